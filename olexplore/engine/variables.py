@@ -1,0 +1,149 @@
+"""Finding, naming and looking up variables in TF 2 mode.
+
+TF 2 variables are unhashable, Keras 3 variables wrap a ``tf.Variable`` and names carry a ``:0``
+suffix: these helpers give every module one way to deal with all three.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+from olexplore._tensorflow import tf
+
+
+def as_tf_variable(variable: Any) -> tf.Variable:
+    """Return the ``tf.Variable`` behind ``variable`` (a Keras 3 variable wraps one in ``.value``).
+
+    >>> import keras
+    >>> layer = keras.layers.Dense(1)
+    >>> layer.build((None, 2))
+    >>> isinstance(as_tf_variable(layer.kernel), tf.Variable)
+    True
+    """
+    if isinstance(variable, tf.Variable):
+        return variable
+    inner = getattr(variable, "value", None)
+    if isinstance(inner, tf.Variable):
+        return inner
+    raise TypeError(
+        f"expected a tf.Variable or a Keras variable, got {variable!r} of type "
+        f"{type(variable).__name__}"
+    )
+
+
+def variable_name(variable: Any) -> str:
+    """Name of a variable without the ``:0`` output suffix.
+
+    >>> variable_name(tf.Variable(1.0, name="weights"))
+    'weights'
+    """
+    return strip_output_suffix(as_tf_variable(variable).name)
+
+
+def strip_output_suffix(name: str) -> str:
+    """``"dense/kernel:0"`` -> ``"dense/kernel"``; other names are returned unchanged.
+
+    >>> strip_output_suffix("dense/kernel:0")
+    'dense/kernel'
+    """
+    return re.sub(r":\d+$", "", name)
+
+
+def touched_trainable_variables(
+    function: Callable[..., Any], *args: Any, **kwargs: Any
+) -> list[tf.Variable]:
+    """Trainable variables that ``function(*args, **kwargs)`` reads, in first-use order.
+
+    Runs the function once, eagerly, under a ``tf.GradientTape`` (as Keras does to discover
+    weights), so it must be callable outside a ``tf.function``.
+
+    >>> w = tf.Variable(2.0, name="w")
+    >>> frozen = tf.Variable(3.0, name="frozen", trainable=False)
+    >>> [v.name for v in touched_trainable_variables(lambda: w * frozen)]
+    ['w:0']
+    """
+    with tf.GradientTape(watch_accessed_variables=True) as tape:
+        function(*args, **kwargs)
+    return [as_tf_variable(v) for v in tape.watched_variables() if v.trainable]
+
+
+def _describe_names(variables: Iterable[tf.Variable]) -> str:
+    return ", ".join(repr(variable_name(v)) for v in variables) or "(none)"
+
+
+def match_variable_key(key: Any, variables: list[tf.Variable], argument: str) -> list[tf.Variable]:
+    """Variables of ``variables`` that ``key`` designates.
+
+    A key is a variable (or its ``ref()``), a name with or without ``:0``, or a regular
+    expression that must match a whole name (without ``:0``). A key that designates nothing is a
+    ``ValueError`` naming ``argument`` and listing the known variable names.
+
+    >>> a, b = tf.Variable(1.0, name="layer/kernel"), tf.Variable(2.0, name="layer/bias")
+    >>> [variable_name(v) for v in match_variable_key("layer/.*", [a, b], "gradient_multipliers")]
+    ['layer/kernel', 'layer/bias']
+    """
+    if isinstance(key, str):
+        exact = strip_output_suffix(key)
+        found = [v for v in variables if variable_name(v) == exact]
+        if not found:
+            try:
+                pattern = re.compile(exact)
+            except re.error:
+                pattern = None
+            if pattern is not None:
+                found = [v for v in variables if pattern.fullmatch(variable_name(v))]
+    else:
+        wanted = _variable_ref(key, argument)
+        found = [v for v in variables if v.ref() == wanted]
+    if not found:
+        raise ValueError(
+            f"{argument}: key {key!r} matches no variable being optimized; "
+            f"accepted keys are a variable, its ref(), its name (with or without ':0') or a "
+            f"regular expression over these names: {_describe_names(variables)}"
+        )
+    return found
+
+
+def _variable_ref(key: Any, argument: str) -> Any:
+    if isinstance(key, tf.Variable) or hasattr(key, "value"):
+        try:
+            return as_tf_variable(key).ref()
+        except TypeError:
+            pass
+    deref = getattr(key, "deref", None)
+    if callable(deref):
+        return as_tf_variable(deref()).ref()
+    raise TypeError(
+        f"{argument}: key {key!r} of type {type(key).__name__} is not accepted; use a variable, "
+        "its ref(), its name or a regular expression over variable names"
+    )
+
+
+def resolve_variable_mapping(
+    mapping: Mapping[Any, Any], variables: list[tf.Variable], argument: str
+) -> dict[Any, Any]:
+    """Turn ``{key: value}`` into ``{variable.ref(): value}`` over ``variables``.
+
+    Exact keys (variables, refs, exact names) win over regular expressions, whatever the order
+    of the mapping; a variable matched by two regular expressions takes the first one's value.
+
+    >>> a = tf.Variable(1.0, name="a")
+    >>> resolved = resolve_variable_mapping({"a:0": 0.5}, [a], "gradient_multipliers")
+    >>> resolved[a.ref()]
+    0.5
+    """
+    resolved: dict[Any, Any] = {}
+    exact: dict[Any, Any] = {}
+    for key, value in mapping.items():
+        for variable in match_variable_key(key, variables, argument):
+            is_exact = not isinstance(key, str) or variable_name(variable) == strip_output_suffix(
+                key
+            )
+            if is_exact:
+                exact[variable.ref()] = value
+            else:
+                resolved.setdefault(variable.ref(), value)
+    resolved.update(exact)
+    return resolved

@@ -1,0 +1,1 @@
+"""Ports of the ``tf.contrib.opt`` optimizers to TensorFlow 2."""
