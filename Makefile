@@ -1,0 +1,76 @@
+# Developer tasks for olexplore.
+#
+#   make lab      set everything up (in .venv) and start the explorer in JupyterLab
+#   make test     lint, then the test suite and the package's doctests
+#   make bench    run every benchmarks/*.py as a module
+#
+# Variables that can be overridden on the command line:
+#   PYTHON       the interpreter that creates .venv               (python3)
+#   EXTRAS       the extras installed into .venv                  (cpu,test,lab)
+#   LAB_ARGS     extra arguments for `jupyter lab`, e.g. LAB_ARGS="--no-browser --port=8899"
+#   TEST_PATHS   what pytest collects (tests + doctests)          (tests olexplore)
+#   PYTEST_ARGS  extra arguments for pytest, e.g. PYTEST_ARGS="-k clip -x"
+#   BENCH_ARGS   extra arguments passed to every benchmark module
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+EXTRAS ?= cpu,test,lab
+
+LAB_ARGS ?=
+PYTEST_ARGS ?=
+BENCH_ARGS ?=
+TEST_PATHS ?= tests olexplore
+
+# Silence TensorFlow's start-up lines and make runs repeatable.
+TEST_ENV := TF_CPP_MIN_LOG_LEVEL=3 TF_ENABLE_ONEDNN_OPTS=0 PYTHONHASHSEED=0
+
+# Jupyter refuses to run as root unless told to (containers, CI machines).
+ALLOW_ROOT = $(if $(filter 0,$(shell id -u)),--allow-root)
+
+.DEFAULT_GOAL := venv
+.PHONY: venv lab test lint format bench clean
+
+# (Re)install only when pyproject.toml is newer than the stamp.
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --upgrade pip
+	$(BIN)/python -m pip install -e ".[$(EXTRAS)]"
+	touch $@
+
+venv: $(STAMP)
+
+lab: $(STAMP)
+	$(BIN)/jupyter lab --notebook-dir=notebooks $(ALLOW_ROOT) $(LAB_ARGS)
+
+test: $(STAMP) lint
+	$(TEST_ENV) $(BIN)/python -m pytest --doctest-modules $(TEST_PATHS) $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(STAMP)
+	$(BIN)/ruff check --fix-only .
+	$(BIN)/ruff format .
+	$(BIN)/ruff check .
+
+bench: $(STAMP)
+	@failed=""; ran=0; \
+	for file in benchmarks/*.py; do \
+		[ -e "$$file" ] || continue; \
+		name=$$(basename "$$file" .py); \
+		[ "$$name" = "__init__" ] && continue; \
+		ran=$$((ran + 1)); \
+		echo "== benchmarks.$$name"; \
+		$(TEST_ENV) $(BIN)/python -m "benchmarks.$$name" $(BENCH_ARGS) || failed="$$failed $$name"; \
+	done; \
+	echo "== $$ran benchmark(s) run"; \
+	if [ -n "$$failed" ]; then echo "failed benchmarks:$$failed" >&2; exit 1; fi
+
+# Removes build and cache output; keeps .venv (delete it by hand to start afresh).
+clean:
+	rm -rf build dist *.egg-info .pytest_cache .ruff_cache .hypothesis test-artifacts
+	find . -path ./$(VENV) -prune -o -path ./.git -prune -o \
+		\( -name __pycache__ -o -name .ipynb_checkpoints \) -type d -exec rm -rf {} +
