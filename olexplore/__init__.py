@@ -1,1 +1,32 @@
+"""olexplore: TF 1's optimize_loss and tf.contrib.opt on TensorFlow 2, with a Jupyter explorer.
+
+>>> from olexplore import optimize_loss, OPTIMIZER_CLS_NAMES
+>>> sorted(OPTIMIZER_CLS_NAMES)
+['Adagrad', 'Adam', 'Ftrl', 'Momentum', 'RMSProp', 'SGD']
+"""
+
+from olexplore._tensorflow import tf  # noqa: F401 - raises a helpful ImportError without TF
+from olexplore.engine import (
+    DECAY_FUNCTIONS,
+    KERAS_OPTIMIZER_NAMES,
+    OPTIMIZER_CLS_NAMES,
+    OPTIMIZER_SUMMARIES,
+    TrainOp,
+    adaptive_clipping_fn,
+    decay_function,
+    optimize_loss,
+)
+
 __version__ = "0.1.0"
+
+__all__ = [
+    "DECAY_FUNCTIONS",
+    "KERAS_OPTIMIZER_NAMES",
+    "OPTIMIZER_CLS_NAMES",
+    "OPTIMIZER_SUMMARIES",
+    "TrainOp",
+    "adaptive_clipping_fn",
+    "decay_function",
+    "optimize_loss",
+    "__version__",
+]

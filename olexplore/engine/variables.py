@@ -66,7 +66,20 @@ def touched_trainable_variables(
     """
     with tf.GradientTape(watch_accessed_variables=True) as tape:
         function(*args, **kwargs)
-    return [as_tf_variable(v) for v in tape.watched_variables() if v.trainable]
+    found: dict[Any, tf.Variable] = {}
+    for watched in tape.watched_variables():
+        variable = _distributed_container(as_tf_variable(watched))
+        if variable.trainable:
+            found.setdefault(variable.ref(), variable)
+    return list(found.values())
+
+
+def _distributed_container(variable: tf.Variable) -> tf.Variable:
+    # Under a tf.distribute strategy the tape watches one replica's component; TensorFlow's own
+    # helper maps it back to the mirrored variable (itself when not distributed).
+    from tensorflow.python.distribute.distribute_utils import value_container  # noqa: PLC0415
+
+    return value_container(variable)
 
 
 def _describe_names(variables: Iterable[tf.Variable]) -> str:

@@ -1,0 +1,151 @@
+"""The learning rate in TF 2 mode: held in variables, decayed in the step, readable and settable.
+
+The base rate lives in a variable, so changing it between steps does not retrace. With a decay
+function a second variable holds the decayed rate of the current step, which is what the
+optimizer reads; the ``tf.compat.v1.train.*_decay`` functions are accepted as decay functions
+(in eager mode they return callables, inside a ``tf.function`` tensors: both work).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from olexplore._tensorflow import tf
+from olexplore.engine.optimizers import V1Optimizer, is_keras_optimizer
+from olexplore.engine.validation import check_learning_rate, describe
+
+#: The nine ``tf.compat.v1.train`` decay functions, by name.
+DECAY_FUNCTIONS: dict[str, Callable[..., Any]] = {
+    "exponential_decay": tf.compat.v1.train.exponential_decay,
+    "inverse_time_decay": tf.compat.v1.train.inverse_time_decay,
+    "natural_exp_decay": tf.compat.v1.train.natural_exp_decay,
+    "piecewise_constant": tf.compat.v1.train.piecewise_constant,
+    "polynomial_decay": tf.compat.v1.train.polynomial_decay,
+    "cosine_decay": tf.compat.v1.train.cosine_decay,
+    "cosine_decay_restarts": tf.compat.v1.train.cosine_decay_restarts,
+    "linear_cosine_decay": tf.compat.v1.train.linear_cosine_decay,
+    "noisy_linear_cosine_decay": tf.compat.v1.train.noisy_linear_cosine_decay,
+}
+
+
+def call_if_callable(value: Any) -> Any:
+    """``value()`` when ``value`` is callable, else ``value``.
+
+    >>> call_if_callable(lambda: 3), call_if_callable(4)
+    (3, 4)
+    """
+    return value() if callable(value) else value
+
+
+def decay_function(name: str, **params: Any) -> Callable[[Any, Any], Any]:
+    """A ``learning_rate_decay_fn`` built from one of :data:`DECAY_FUNCTIONS` and its parameters.
+
+    ``piecewise_constant`` ignores the base rate (its ``values`` are the rates themselves), as
+    in TF 1.
+
+    >>> fn = decay_function("exponential_decay", decay_steps=10, decay_rate=0.5)
+    >>> float(call_if_callable(fn(tf.constant(1.0), tf.constant(10, tf.int64))))
+    0.5
+    """
+    if name not in DECAY_FUNCTIONS:
+        raise ValueError(
+            f"decay: got {describe(name)}; accepted: one of {sorted(DECAY_FUNCTIONS)}."
+        )
+    function = DECAY_FUNCTIONS[name]
+    if name == "piecewise_constant":
+        return lambda learning_rate, global_step: function(global_step, **params)
+    return lambda learning_rate, global_step: function(learning_rate, global_step, **params)
+
+
+class LearningRate:
+    """Owns the base and decayed learning-rate variables of one TF 2 train op."""
+
+    def __init__(
+        self,
+        learning_rate: Any,
+        decay_fn: Callable[[Any, Any], Any] | None,
+        global_step: tf.Variable,
+        scope: str,
+    ) -> None:
+        self.given = learning_rate is not None
+        self.decay_fn = decay_fn if self.given else None
+        self._global_step = global_step
+        self.base: tf.Variable | None = None
+        self.applied: tf.Variable | None = None
+        self.optimizer: Any = None
+        if isinstance(learning_rate, tf.Variable):
+            self.base = learning_rate
+        elif learning_rate is not None:
+            self.base = tf.Variable(
+                tf.cast(learning_rate, tf.float32),
+                trainable=False,
+                name=f"{scope}/learning_rate",
+            )
+        if self.base is not None:
+            self.applied = self.base
+            if self.decay_fn is not None:
+                self.applied = tf.Variable(
+                    self.base.read_value(), trainable=False, name=f"{scope}/decayed_learning_rate"
+                )
+
+    def for_keras(self) -> Callable[[], Any] | None:
+        """What a Keras optimizer built by olexplore gets: a callable reading the applied rate."""
+        if self.applied is None:
+            return None
+        applied = self.applied
+        return lambda: applied.read_value()
+
+    def update(self) -> Any:
+        """Inside the step: decay the rate for this step and return the rate the optimizer uses."""
+        if self.applied is not None and self.decay_fn is not None:
+            decayed = call_if_callable(self.decay_fn(self.base, self._global_step))
+            self.applied.assign(tf.cast(decayed, self.applied.dtype))
+        return self.current()
+
+    def current(self) -> Any:
+        """The rate the optimizer applies (its own, when it was given as an instance)."""
+        optimizer = self.optimizer
+        if self._optimizer_owns_rate():
+            if is_keras_optimizer(optimizer):
+                return tf.cast(optimizer.learning_rate, tf.float32)
+            return tf.cast(call_if_callable(optimizer._learning_rate), tf.float32)
+        return self.applied.read_value()
+
+    def _optimizer_owns_rate(self) -> bool:
+        if self.applied is None:
+            return True
+        optimizer = self.optimizer
+        if is_keras_optimizer(optimizer):
+            return not callable(optimizer._learning_rate)
+        if isinstance(optimizer, V1Optimizer):
+            return getattr(optimizer, "_learning_rate", self.applied) is not self.applied
+        return False
+
+    def get(self) -> float:
+        """The base learning rate as a Python float."""
+        if self.base is None or self._optimizer_owns_rate():
+            return float(self.current())
+        return float(self.base.numpy())
+
+    def set(self, value: Any) -> None:
+        """Assign a new base learning rate (validated); takes effect at the next step."""
+        checked = check_learning_rate(value, allow_variable=False)
+        if checked is None or isinstance(checked, tf.Tensor):
+            checked = float(checked) if checked is not None else None
+        if checked is None:
+            raise ValueError("learning_rate: got None; accepted: a non-negative float.")
+        optimizer = self.optimizer
+        if self._optimizer_owns_rate():
+            if is_keras_optimizer(optimizer) and not callable(optimizer._learning_rate):
+                optimizer.learning_rate = checked
+                return
+            if isinstance(getattr(optimizer, "_learning_rate", None), tf.Variable):
+                optimizer._learning_rate.assign(checked)
+                return
+            raise ValueError(
+                f"learning_rate: cannot set {checked} because the optimizer "
+                f"{describe(optimizer)} was given as an instance with a fixed learning rate; "
+                "pass a name, a class or a factory function to optimize_loss instead."
+            )
+        self.base.assign(checked)

@@ -1,0 +1,242 @@
+"""The TF 2 train op: one compiled step per call, or N steps fused into one call.
+
+:class:`TrainOp` owns what TF 1 kept in the graph: the learning-rate variables, the optimizer's
+slots, the adaptive-clipping state and, when none is given, the global step. Every step also
+yields its metrics (loss, learning rate, global norm before and after clipping, per-variable
+norms when asked), computed in the same graph as the update, with no second gradient pass.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+
+from olexplore._tensorflow import tf
+from olexplore.engine.step import StepBuilder
+
+
+class TrainOp:
+    """A callable training step built by ``optimize_loss`` from a loss callable.
+
+    ``train_op(*args, **kwargs)`` runs one compiled step (the arguments go to the loss callable)
+    and returns that step's loss; :meth:`run_steps` runs many steps in one call. Attributes:
+    ``global_step``, ``iterations`` (steps run by this op), ``optimizer``, ``variables``,
+    ``metrics`` (the latest step's values as Python floats), and the settable ``learning_rate``,
+    ``gradient_noise_scale`` and ``clip_norm``.
+    """
+
+    def __init__(self, builder: StepBuilder) -> None:
+        self._builder = builder
+        self._last_metrics: dict[str, Any] = {}
+        self._iterators: dict[int, tuple[Any, Iterator]] = {}
+        # autograph off: the engine's own control flow is explicit; the loss callable is
+        # compiled with autograph separately (see StepBuilder).
+        self._step_function = tf.function(self._one_step, reduce_retracing=True, autograph=False)
+        self._fused_function = tf.function(
+            self._fused_steps, reduce_retracing=True, autograph=False
+        )
+
+    # ----------------------------------------------------------------- attributes
+    @property
+    def global_step(self) -> tf.Variable:
+        """The step counter (owned by the op when ``global_step=None`` was given)."""
+        return self._builder.global_step
+
+    @property
+    def iterations(self) -> tf.Variable:
+        """How many steps this train op has run (it seeds the gradient noise)."""
+        return self._builder.iterations
+
+    @property
+    def optimizer(self) -> Any:
+        """The optimizer that applies the gradients."""
+        return self._builder.optimizer
+
+    @property
+    def variables(self) -> list[tf.Variable] | None:
+        """The variables being trained (``None`` until discovered on the first call)."""
+        return self._builder.variables
+
+    @property
+    def metric_names(self) -> list[str]:
+        """Names of the metrics every step reports."""
+        return self._builder.metric_names()
+
+    @property
+    def metrics(self) -> dict[str, float]:
+        """The latest step's metrics as Python floats (empty before the first step)."""
+        return {name: float(value) for name, value in self._last_metrics.items()}
+
+    @property
+    def learning_rate(self) -> float:
+        """The base learning rate; set it between steps (no retrace)."""
+        return self._builder.learning_rate.get()
+
+    @learning_rate.setter
+    def learning_rate(self, value: float) -> None:
+        self._builder.learning_rate.set(value)
+
+    @property
+    def gradient_noise_scale(self) -> float | None:
+        """The noise scale, settable when the op was built with one."""
+        variable = self._builder.noise_scale
+        return None if variable is None else float(variable.numpy())
+
+    @gradient_noise_scale.setter
+    def gradient_noise_scale(self, value: float) -> None:
+        self._builder.set_noise_scale(value)
+
+    @property
+    def clip_norm(self) -> float | None:
+        """The global-norm clip value, settable when the op was built with a float one."""
+        variable = self._builder.clip_norm
+        return None if variable is None else float(variable.numpy())
+
+    @clip_norm.setter
+    def clip_norm(self, value: float) -> None:
+        self._builder.set_clip_norm(value)
+
+    # ----------------------------------------------------------------- stepping
+    def __call__(self, *args: Any, **kwargs: Any) -> tf.Tensor:
+        """Run one training step on ``loss(*args, **kwargs)`` and return its loss."""
+        self._builder.ensure_built(args, kwargs)
+        writer = self._builder.summary_writer()
+        loss, metrics = self._step_function(args, kwargs, writer)
+        if not tf.inside_function():
+            self._last_metrics = metrics
+        return loss
+
+    def run_steps(
+        self,
+        steps: int,
+        *args: Any,
+        data: Any = None,
+        stop_on_nonfinite: bool = False,
+        **kwargs: Any,
+    ) -> dict[str, np.ndarray]:
+        """Run up to ``steps`` steps in one ``tf.function`` call; return per-step metric arrays.
+
+        Each step calls the loss with ``*args, **kwargs`` or, when ``data`` (a ``tf.data``
+        dataset or iterator) is given, with its next element (a tuple is spread as positional
+        arguments, a dict as keyword arguments). A dataset passed again continues where the
+        last call stopped. Fewer steps run when the data ends, or, with ``stop_on_nonfinite``,
+        after the first step whose loss or global norm is NaN or infinite (that step included).
+        ``steps`` is a tensor inside, so changing it does not retrace.
+
+        >>> w = tf.Variable(3.0)
+        >>> from olexplore import optimize_loss
+        >>> train = optimize_loss(lambda: w * w, None, 0.25, "SGD")
+        >>> history = train.run_steps(3)
+        >>> [round(float(x), 4) for x in history["loss"]]
+        [9.0, 2.25, 0.5625]
+        """
+        if not isinstance(steps, (int, np.integer)) or isinstance(steps, bool) or steps < 0:
+            raise ValueError(
+                f"steps: got {steps!r} ({type(steps).__name__}); accepted: an int >= 0."
+            )
+        iterator = None
+        if data is not None:
+            iterator = self._iterator_for(data)
+            element = iterator.element_spec
+            sample_args, sample_kwargs = (
+                _as_arguments(
+                    tf.nest.map_structure(
+                        lambda s: tf.zeros([1 if d is None else d for d in s.shape], s.dtype),
+                        element,
+                    )
+                )
+                if not self._builder.built
+                else ((), {})
+            )
+            self._builder.ensure_built(sample_args, sample_kwargs)
+        else:
+            self._builder.ensure_built(args, kwargs)
+        writer = self._builder.summary_writer()
+        arrays, count = self._fused_function(
+            tf.constant(steps, tf.int64), args, kwargs, iterator, writer, stop_on_nonfinite
+        )
+        count = int(count)
+        history = {name: values.numpy()[:count] for name, values in arrays.items()}
+        if count:
+            self._last_metrics = {name: values[-1] for name, values in history.items()}
+        return history
+
+    def _iterator_for(self, data: Any) -> Any:
+        if isinstance(data, tf.data.Dataset):
+            cached = self._iterators.get(id(data))
+            if cached is None or cached[0] is not data:
+                cached = (data, iter(data))
+                self._iterators[id(data)] = cached
+            return cached[1]
+        if isinstance(data, tf.data.Iterator):
+            return data
+        raise ValueError(
+            f"data: got {data!r} ({type(data).__name__}); accepted: a tf.data.Dataset or the "
+            "iterator of one (iter(dataset))."
+        )
+
+    # ----------------------------------------------------------------- traced bodies
+    def _one_step(self, args: tuple, kwargs: dict, writer: Any) -> tuple[Any, dict[str, Any]]:
+        return self._builder.step(args, kwargs, writer)
+
+    def _fused_steps(
+        self,
+        steps: tf.Tensor,
+        args: tuple,
+        kwargs: dict,
+        iterator: Any,
+        writer: Any,
+        stop_on_nonfinite: bool,
+    ) -> tuple[dict[str, Any], tf.Tensor]:
+        names = self.metric_names
+        arrays = {name: tf.TensorArray(tf.float32, size=0, dynamic_size=True) for name in names}
+
+        def body(
+            index: tf.Tensor, keep_going: tf.Tensor, arrays: dict[str, Any]
+        ) -> tuple[Any, ...]:
+            if iterator is None:
+                step_args, step_kwargs, has_data = args, kwargs, tf.constant(True)
+                _, metrics = self._builder.step(step_args, step_kwargs, writer)
+            else:
+                optional = iterator.get_next_as_optional()
+                has_data = optional.has_value()
+
+                def run_on_element() -> dict[str, Any]:
+                    step_args, step_kwargs = _as_arguments(optional.get_value())
+                    _, step_metrics = self._builder.step(step_args, step_kwargs, writer)
+                    return {k: tf.cast(v, tf.float32) for k, v in step_metrics.items()}
+
+                def no_data() -> dict[str, Any]:
+                    return {name: tf.constant(np.nan, tf.float32) for name in names}
+
+                metrics = tf.cond(has_data, run_on_element, no_data)
+            arrays = {
+                name: array.write(tf.cast(index, tf.int32), tf.cast(metrics[name], tf.float32))
+                for name, array in arrays.items()
+            }
+            next_index = index + tf.cast(has_data, tf.int64)
+            go_on = has_data
+            if stop_on_nonfinite:
+                finite = tf.math.is_finite(metrics["loss"]) & tf.math.is_finite(
+                    metrics["global_norm"]
+                )
+                go_on = go_on & finite
+            return next_index, go_on, arrays
+
+        def condition(index: tf.Tensor, keep_going: tf.Tensor, arrays: Any) -> tf.Tensor:
+            return (index < steps) & keep_going
+
+        count, _, arrays = tf.while_loop(
+            condition, body, (tf.constant(0, tf.int64), tf.constant(True), arrays)
+        )
+        return {name: array.stack() for name, array in arrays.items()}, count
+
+
+def _as_arguments(element: Any) -> tuple[tuple, dict]:
+    if isinstance(element, dict):
+        return (), element
+    if isinstance(element, tuple):
+        return element, {}
+    return (element,), {}
