@@ -148,14 +148,15 @@ class StepBuilder:
 
         self.clip_norm = None
         self.clip = None
+        self.clip_state: Any = ()
         if isinstance(clip_gradients, float):
             self.clip_norm = tf.Variable(
                 clip_gradients, dtype=tf.float32, trainable=False, name=f"{self.scope}/clip_norm"
             )
             self.clip = clip_by_global_norm(self.clip_norm)
         elif isinstance(clip_gradients, AdaptiveClipping):
-            clip_gradients.build()
             self.clip = clip_gradients.as_transform()
+            self.clip_state = self.clip.init(())
         elif clip_gradients is not None:
             self.clip = user_function(clip_gradients)
         self.adaptive = isinstance(clip_gradients, AdaptiveClipping)
@@ -296,7 +297,7 @@ class StepBuilder:
                 "global_norm": context.global_norm,
             }
             if self.clip is not None:
-                pairs = self.clip.update(pairs, (), context)
+                pairs = self.clip.update(pairs, self.clip_state, context)
                 metrics["clipped_global_norm"] = global_norm(pairs)
                 metrics.update(context.reports)
             if "gradient_norm" in self.summaries:

@@ -65,7 +65,9 @@ def touched_trainable_variables(
     ['w:0']
     """
     with tf.GradientTape(watch_accessed_variables=True) as tape:
-        function(*args, **kwargs)
+        result = function(*args, **kwargs)
+        if isinstance(result, tf.Variable):  # a loss that *is* a variable reads it when used
+            result.read_value()
     found: dict[Any, tf.Variable] = {}
     for watched in tape.watched_variables():
         variable = _distributed_container(as_tf_variable(watched))
