@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
+
 from olexplore._tensorflow import tf
 from olexplore.engine.optimizers import V1Optimizer, is_keras_optimizer
 from olexplore.engine.validation import check_learning_rate, describe
@@ -56,6 +58,28 @@ def decay_function(name: str, **params: Any) -> Callable[[Any, Any], Any]:
     if name == "piecewise_constant":
         return lambda learning_rate, global_step: function(global_step, **params)
     return lambda learning_rate, global_step: function(learning_rate, global_step, **params)
+
+
+_V1_RATE_ATTRIBUTES = ("_learning_rate", "_lr")  # AdamOptimizer keeps its rate in ``_lr``
+
+
+def _v1_rate(optimizer: Any) -> Any:
+    for attribute in _V1_RATE_ATTRIBUTES:
+        if hasattr(optimizer, attribute):
+            return getattr(optimizer, attribute)
+    return None
+
+
+def optimizer_learning_rate(optimizer: Any) -> Any:
+    """The learning rate an optimizer instance applies, as a float32 tensor (``None`` if unknown).
+
+    >>> float(optimizer_learning_rate(tf.compat.v1.train.AdamOptimizer(0.25)))
+    0.25
+    """
+    if is_keras_optimizer(optimizer):
+        return tf.cast(optimizer.learning_rate, tf.float32)
+    rate = _v1_rate(optimizer)
+    return None if rate is None else tf.cast(call_if_callable(rate), tf.float32)
 
 
 class LearningRate:
@@ -105,11 +129,9 @@ class LearningRate:
 
     def current(self) -> Any:
         """The rate the optimizer applies (its own, when it was given as an instance)."""
-        optimizer = self.optimizer
         if self._optimizer_owns_rate():
-            if is_keras_optimizer(optimizer):
-                return tf.cast(optimizer.learning_rate, tf.float32)
-            return tf.cast(call_if_callable(optimizer._learning_rate), tf.float32)
+            rate = optimizer_learning_rate(self.optimizer)
+            return tf.constant(np.nan, tf.float32) if rate is None else rate
         return self.applied.read_value()
 
     def _optimizer_owns_rate(self) -> bool:
@@ -119,7 +141,7 @@ class LearningRate:
         if is_keras_optimizer(optimizer):
             return not callable(optimizer._learning_rate)
         if isinstance(optimizer, V1Optimizer):
-            return getattr(optimizer, "_learning_rate", self.applied) is not self.applied
+            return _v1_rate(optimizer) is not self.applied
         return False
 
     def get(self) -> float:
@@ -140,8 +162,9 @@ class LearningRate:
             if is_keras_optimizer(optimizer) and not callable(optimizer._learning_rate):
                 optimizer.learning_rate = checked
                 return
-            if isinstance(getattr(optimizer, "_learning_rate", None), tf.Variable):
-                optimizer._learning_rate.assign(checked)
+            rate = _v1_rate(optimizer)
+            if isinstance(rate, tf.Variable):
+                rate.assign(checked)
                 return
             raise ValueError(
                 f"learning_rate: cannot set {checked} because the optimizer "

@@ -8,7 +8,7 @@ norms when asked), computed in the same graph as the update, with no second grad
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import numpy as np
@@ -114,6 +114,7 @@ class TrainOp:
         *args: Any,
         data: Any = None,
         stop_on_nonfinite: bool = False,
+        record: Callable[[], Mapping[str, Any]] | None = None,
         **kwargs: Any,
     ) -> dict[str, np.ndarray]:
         """Run up to ``steps`` steps in one ``tf.function`` call; return per-step metric arrays.
@@ -123,7 +124,10 @@ class TrainOp:
         arguments, a dict as keyword arguments). A dataset passed again continues where the
         last call stopped. Fewer steps run when the data ends, or, with ``stop_on_nonfinite``,
         after the first step whose loss or global norm is NaN or infinite (that step included).
-        ``steps`` is a tensor inside, so changing it does not retrace.
+        ``steps`` is a tensor inside, so changing it does not retrace. ``record``, a function
+        returning ``{name: tensor}`` (e.g. the current parameters), is evaluated after every
+        step and its values are returned beside the metrics (keep passing the same function
+        object: a new one retraces).
 
         >>> w = tf.Variable(3.0)
         >>> from olexplore import optimize_loss
@@ -155,7 +159,7 @@ class TrainOp:
             self._builder.ensure_built(args, kwargs)
         writer = self._builder.summary_writer()
         arrays, count = self._fused_function(
-            tf.constant(steps, tf.int64), args, kwargs, iterator, writer, stop_on_nonfinite
+            tf.constant(steps, tf.int64), args, kwargs, iterator, writer, stop_on_nonfinite, record
         )
         count = int(count)
         history = {name: values.numpy()[:count] for name, values in arrays.items()}
@@ -189,9 +193,18 @@ class TrainOp:
         iterator: Any,
         writer: Any,
         stop_on_nonfinite: bool,
+        record: Callable[[], Mapping[str, Any]] | None,
     ) -> tuple[dict[str, Any], tf.Tensor]:
         names = self.metric_names
-        arrays = {name: tf.TensorArray(tf.float32, size=0, dynamic_size=True) for name in names}
+        recorded = [] if record is None else list(record())
+        arrays = {
+            name: tf.TensorArray(tf.float32, size=0, dynamic_size=True) for name in names + recorded
+        }
+
+        def recorded_values() -> dict[str, Any]:
+            if record is None:
+                return {}
+            return {name: tf.cast(value, tf.float32) for name, value in record().items()}
 
         def body(
             index: tf.Tensor, keep_going: tf.Tensor, arrays: dict[str, Any]
@@ -199,6 +212,7 @@ class TrainOp:
             if iterator is None:
                 step_args, step_kwargs, has_data = args, kwargs, tf.constant(True)
                 _, metrics = self._builder.step(step_args, step_kwargs, writer)
+                metrics = {**metrics, **recorded_values()}
             else:
                 optional = iterator.get_next_as_optional()
                 has_data = optional.has_value()
@@ -206,10 +220,12 @@ class TrainOp:
                 def run_on_element() -> dict[str, Any]:
                     step_args, step_kwargs = _as_arguments(optional.get_value())
                     _, step_metrics = self._builder.step(step_args, step_kwargs, writer)
-                    return {k: tf.cast(v, tf.float32) for k, v in step_metrics.items()}
+                    step_metrics = {k: tf.cast(v, tf.float32) for k, v in step_metrics.items()}
+                    return {**step_metrics, **recorded_values()}
 
                 def no_data() -> dict[str, Any]:
-                    return {name: tf.constant(np.nan, tf.float32) for name in names}
+                    nothing = {name: tf.constant(np.nan, tf.float32) for name in names}
+                    return {**nothing, **recorded_values()}
 
                 metrics = tf.cond(has_data, run_on_element, no_data)
             arrays = {

@@ -557,3 +557,42 @@ def test_seeded_noise_reproduces_and_unseeded_differs():
 
     np.testing.assert_array_equal(run(4), run(4))
     assert not np.array_equal(run(4), run(5))
+
+
+def test_fused_steps_record_extra_values_after_each_step():
+    w = tf.Variable([1.0, 2.0])
+    train = optimize_loss(lambda: tf.reduce_sum(w * w) / 2, None, 0.5, "SGD")
+
+    def position():
+        return {"position": w.read_value(), "first": w[0]}
+
+    history = train.run_steps(3, record=position)
+    np.testing.assert_allclose(history["position"], [[0.5, 1.0], [0.25, 0.5], [0.125, 0.25]])
+    np.testing.assert_allclose(history["first"], [0.5, 0.25, 0.125])
+    np.testing.assert_allclose(history["loss"], [2.5, 0.625, 0.15625])
+
+
+@pytest.mark.parametrize(
+    "instance",
+    [
+        v1.train.AdamOptimizer(0.25),
+        v1.train.MomentumOptimizer(0.25, 0.9),
+        keras.optimizers.Adam(0.25),
+    ],
+    ids=["v1-adam", "v1-momentum", "keras-adam"],
+)
+def test_learning_rate_metric_of_optimizer_instances(instance):
+    var, loss = setup_model()
+    train = optimize_loss(loss, None, None, instance)
+    train(5.0)
+    assert train.metrics["learning_rate"] == pytest.approx(0.25)
+    assert train.learning_rate == pytest.approx(0.25)
+
+
+def test_learning_rate_variable_of_a_v1_instance_is_settable():
+    var, loss = setup_model()
+    rate = tf.Variable(0.1)
+    train = optimize_loss(loss, None, None, v1.train.AdamOptimizer(rate))
+    train(5.0)
+    train.learning_rate = 0.5
+    assert float(rate.numpy()) == 0.5
