@@ -96,16 +96,27 @@ def add_noise(
                 noisy.append((None, variable))
                 continue
             dense = tf.convert_to_tensor(gradient)
-            shape = tf.shape(dense)
-            if seed is not None and counter is not None:
-                draw_seed = tf.random.experimental.stateless_fold_in(
-                    tf.stack([tf.constant(seed, tf.int64), tf.cast(counter, tf.int64)]), index
-                )
-                noise = tf.random.stateless_truncated_normal(shape, draw_seed, dtype=dense.dtype)
+
+            def add(dense: tf.Tensor = dense, index: int = index) -> tf.Tensor:
+                shape = tf.shape(dense)
+                if seed is not None and counter is not None:
+                    draw_seed = tf.random.experimental.stateless_fold_in(
+                        tf.stack([tf.constant(seed, tf.int64), tf.cast(counter, tf.int64)]), index
+                    )
+                    noise = tf.random.stateless_truncated_normal(
+                        shape, draw_seed, dtype=dense.dtype
+                    )
+                else:
+                    op_seed = None if seed is None else seed + index
+                    noise = tf.random.truncated_normal(shape, dtype=dense.dtype, seed=op_seed)
+                return dense + noise * tf.cast(scale, dense.dtype)
+
+            if counter is not None:
+                # TF 2 mode holds the scale in a variable: skip the draw while it is zero, so
+                # noise can be switched on later without rebuilding (or paying for it now).
+                noisy.append((tf.cond(scale > 0, add, lambda dense=dense: dense), variable))
             else:
-                op_seed = None if seed is None else seed + index
-                noise = tf.random.truncated_normal(shape, dtype=dense.dtype, seed=op_seed)
-            noisy.append((dense + noise * tf.cast(scale, dense.dtype), variable))
+                noisy.append((add(), variable))
         return noisy
 
     return GradientTransform(_no_state, update)
