@@ -3,12 +3,13 @@
 #   make lab      set everything up (in .venv) and start the explorer in JupyterLab
 #   make test     lint, then the test suite and the package's doctests
 #   make bench    run every benchmarks/*.py as a module
+#   make notebooks  re-execute and save every notebook
 #
 # Variables that can be overridden on the command line:
 #   PYTHON       the interpreter that creates .venv               (python3)
 #   EXTRAS       the extras installed into .venv                  (cpu,test,lab)
 #   LAB_ARGS     extra arguments for `jupyter lab`, e.g. LAB_ARGS="--no-browser --port=8899"
-#   TEST_PATHS   what pytest collects (tests + doctests)          (tests olexplore)
+#   TEST_PATHS   what pytest collects (tests, doctests, notebooks) (tests olexplore notebooks)
 #   PYTEST_ARGS  extra arguments for pytest, e.g. PYTEST_ARGS="-k clip -x"
 #   BENCH_ARGS   extra arguments passed to every benchmark module
 
@@ -21,7 +22,7 @@ EXTRAS ?= cpu,test,lab
 LAB_ARGS ?=
 PYTEST_ARGS ?=
 BENCH_ARGS ?=
-TEST_PATHS ?= tests olexplore
+TEST_PATHS ?= tests olexplore notebooks
 
 # Silence TensorFlow's start-up lines and make runs repeatable.
 TEST_ENV := TF_CPP_MIN_LOG_LEVEL=3 TF_ENABLE_ONEDNN_OPTS=0 PYTHONHASHSEED=0
@@ -30,7 +31,7 @@ TEST_ENV := TF_CPP_MIN_LOG_LEVEL=3 TF_ENABLE_ONEDNN_OPTS=0 PYTHONHASHSEED=0
 ALLOW_ROOT = $(if $(filter 0,$(shell id -u)),--allow-root)
 
 .DEFAULT_GOAL := venv
-.PHONY: venv lab test lint format bench clean
+.PHONY: venv lab test lint format bench clean notebooks
 
 # (Re)install only when pyproject.toml is newer than the stamp.
 $(STAMP): pyproject.toml
@@ -44,8 +45,16 @@ venv: $(STAMP)
 lab: $(STAMP)
 	$(BIN)/jupyter lab --notebook-dir=notebooks $(ALLOW_ROOT) $(LAB_ARGS)
 
+# Notebooks run with nbval (cells marked NBVAL_CHECK_OUTPUT are compared) and fewer steps.
 test: $(STAMP) lint
-	$(TEST_ENV) $(BIN)/python -m pytest --doctest-modules $(TEST_PATHS) $(PYTEST_ARGS)
+	$(TEST_ENV) OLEXPLORE_QUICK=1 MPLBACKEND=Agg $(BIN)/python -m pytest --doctest-modules \
+		--nbval-lax $(TEST_PATHS) $(PYTEST_ARGS)
+
+# Re-executes every notebook in place (full step counts), so they read well on GitHub.
+notebooks: $(STAMP)
+	for nb in notebooks/*.ipynb; do \
+		$(TEST_ENV) $(BIN)/jupyter nbconvert --to notebook --execute --inplace "$$nb" || exit 1; \
+	done
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
