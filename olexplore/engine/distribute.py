@@ -99,12 +99,13 @@ def distributed_apply(
     replica is handed the gradients and the others zeros: the sum is exact for any replica count.
     """
 
-    def replica_gradients(context: tf.distribute.experimental.ValueContext) -> list[Any]:
-        first = context.replica_id_in_sync_group == 0
-        return [
-            None if g is None else (tf.identity(g) if first else tf.zeros_like(g))
-            for g in gradients
-        ]
+    def replica_step() -> Any:
+        # Built inside each replica (so every gradient sits on its replica's device and the
+        # optimizer can batch its all-reduce); tf.where avoids 0 * inf where g is infinite.
+        context = tf.distribute.get_replica_context()
+        first = tf.equal(context.replica_id_in_sync_group, 0)
+        return apply(
+            [None if g is None else tf.where(first, g, tf.zeros_like(g)) for g in gradients]
+        )
 
-    distributed = strategy.experimental_distribute_values_from_function(replica_gradients)
-    strategy.run(apply, args=(distributed,))
+    strategy.run(replica_step)

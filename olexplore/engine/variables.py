@@ -54,7 +54,7 @@ def strip_output_suffix(name: str) -> str:
 def touched_trainable_variables(
     function: Callable[..., Any], *args: Any, **kwargs: Any
 ) -> list[tf.Variable]:
-    """Trainable variables that ``function(*args, **kwargs)`` reads, in first-use order.
+    """Trainable variables that ``function(*args, **kwargs)`` reads, in creation order.
 
     Runs the function once, eagerly, under a ``tf.GradientTape`` (as Keras does to discover
     weights), so it must be callable outside a ``tf.function``.
