@@ -8,6 +8,7 @@ norms when asked), computed in the same graph as the update, with no second grad
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
@@ -33,9 +34,13 @@ class TrainOp:
         self._iterators: dict[int, tuple[Any, Iterator]] = {}
         # autograph off: the engine's own control flow is explicit; the loss callable is
         # compiled with autograph separately (see StepBuilder).
-        self._step_function = tf.function(self._one_step, reduce_retracing=True, autograph=False)
+        self._step_function = tf.function(
+            functools.partial(self._one_step), reduce_retracing=True, autograph=False
+        )
+        # functools.partial gives each train op its own retrace bookkeeping: TensorFlow groups
+        # retrace warnings by the code of the function, and every TrainOp shares these methods.
         self._fused_function = tf.function(
-            self._fused_steps, reduce_retracing=True, autograph=False
+            functools.partial(self._fused_steps), reduce_retracing=True, autograph=False
         )
 
     # ----------------------------------------------------------------- attributes
@@ -58,6 +63,14 @@ class TrainOp:
     def variables(self) -> list[tf.Variable] | None:
         """The variables being trained (``None`` until discovered on the first call)."""
         return self._builder.variables
+
+    @property
+    def tracing_count(self) -> int:
+        """How many times the single-step and fused functions were traced (compiled) so far."""
+        return int(
+            self._step_function.experimental_get_tracing_count()
+            + self._fused_function.experimental_get_tracing_count()
+        )
 
     @property
     def metric_names(self) -> list[str]:

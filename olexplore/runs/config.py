@@ -59,10 +59,10 @@ def _number(
 ) -> float:
     if not is_real_number(value) or not math.isfinite(float(value)):
         raise ValueError(f"{argument}: got {describe(value)}; accepted: {accepted}.")
-    value = float(value)
-    if value < minimum or (strict and value == minimum):
+    number = float(value)
+    if number < minimum or (strict and number == minimum):
         raise ValueError(f"{argument}: got {describe(value)}; accepted: {accepted}.")
-    return value
+    return number
 
 
 def _integer(value: Any, argument: str, minimum: int, accepted: str) -> int:
@@ -130,6 +130,14 @@ class Decay:
                 raise ValueError(
                     f"decay.params: {self.name} needs {', '.join(missing)}; got {params!r}."
                 )
+            if self.name == "piecewise_constant":
+                boundaries, values = params["boundaries"], params["values"]
+                if len(values) != len(boundaries) + 1:
+                    raise ValueError(
+                        f"decay.params.values: got {len(values)} values for {len(boundaries)} "
+                        f"boundaries; accepted: one more value than boundaries ("
+                        f"{len(boundaries) + 1})."
+                    )
         object.__setattr__(self, "params", FrozenMapping(params))
 
 
@@ -142,6 +150,14 @@ def _check_decay_value(decay: str, key: str, value: Any) -> Any:
     if key in ("boundaries", "values"):
         if not isinstance(value, (list, tuple)) or not value:
             raise ValueError(f"{argument}: got {describe(value)}; accepted: a list of numbers.")
+        if key == "boundaries":
+            # Step counts: TF compares them with the int64 global step and rejects floats.
+            steps = tuple(_integer(v, argument, 0, "a list of step numbers >= 0") for v in value)
+            if any(later <= earlier for earlier, later in zip(steps, steps[1:], strict=False)):
+                raise ValueError(
+                    f"{argument}: got {describe(value)}; accepted: increasing step numbers."
+                )
+            return steps
         return tuple(_number(v, argument, accepted="a list of finite numbers") for v in value)
     if key in ("decay_steps", "first_decay_steps"):
         return _integer(value, argument, 1, "an integer >= 1")

@@ -138,8 +138,16 @@ class History:
         return {"step": self.steps, **{name: np.array(self[name]) for name in chosen}}
 
     def truncate(self, length: int) -> None:
-        """Keep only the first ``length`` entries (e.g. to drop steps after a divergence)."""
+        """Keep only the first ``length`` entries (e.g. to drop steps after a divergence).
+
+        Evaluations measured after the last kept step are dropped too.
+        """
         self._length = max(0, min(int(length), self._length))
+        last = self.first_step + self._length
+        kept = [i for i, step in enumerate(self._evaluations["step"]) if step <= last]
+        self._evaluations = {
+            name: [series[i] for i in kept] for name, series in self._evaluations.items()
+        }
 
     def __repr__(self) -> str:
         return f"History({self._length} steps from {self.first_step}, series {self.names})"

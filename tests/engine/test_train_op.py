@@ -216,13 +216,13 @@ def test_learning_rate_changes_between_steps_without_retracing():
     var, loss = setup_model()
     train = optimize_loss(loss, None, 0.1, "SGD")
     train(tf.constant(5.0))
-    traces = train._step_function.experimental_get_tracing_count()
+    traces = train.tracing_count
     train.learning_rate = 0.2
     assert train.learning_rate == pytest.approx(0.2)
     train(tf.constant(5.0))
     assert float(var.numpy()) == pytest.approx(10 - 0.5 - 1.0)
     assert train.metrics["learning_rate"] == pytest.approx(0.2)
-    assert train._step_function.experimental_get_tracing_count() == traces
+    assert train.tracing_count == traces
     with pytest.raises(ValueError, match="learning_rate: got -1"):
         train.learning_rate = -1
     assert train.learning_rate == pytest.approx(0.2)
@@ -272,7 +272,7 @@ def test_noise_scale_and_clip_norm_change_between_steps():
     assert train.gradient_noise_scale == 0.5
     with pytest.raises(ValueError, match="clip_gradients"):
         train.clip_norm = 0
-    traces = train._step_function.experimental_get_tracing_count()
+    traces = train.tracing_count
     assert traces == 1
 
 
@@ -394,9 +394,9 @@ def test_fused_steps_equal_single_steps():
     assert all(len(values) == 6 for values in history.values())
     assert fused.metrics["loss"] == pytest.approx(history["loss"][-1])
     assert int(fused.global_step.numpy()) == 6 and int(fused.iterations.numpy()) == 6
-    traces = fused._fused_function.experimental_get_tracing_count()
+    traces = fused.tracing_count
     fused.run_steps(3, x)
-    assert fused._fused_function.experimental_get_tracing_count() == traces
+    assert fused.tracing_count == traces
     assert fused.run_steps(0, x)["loss"].shape == (0,)
 
 
