@@ -1,0 +1,422 @@
+"""``RunRecord``: a finished (or stopped) run frozen as data, independent of the live ``Run``.
+
+A record holds what exporters and static figures need: the Config, a copy of the History, the
+status and its reason, a label, the 2-D surface when there is one, the variable names, and where
+it ran (library versions, device, time). ``to_json``/``from_json`` make it a self-describing
+document, in the spirit of DeepOBS / Crowded Valley run files: the history arrays survive exactly
+(float32 values as their shortest decimal form, NaN and infinities as the strings ``"NaN"``,
+``"Infinity"`` and ``"-Infinity"``, since JSON has no such numbers).
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from importlib import metadata
+from typing import Any
+
+import numpy as np
+
+from olexplore._tensorflow import tf
+from olexplore.engine.validation import describe
+from olexplore.problems.base import Surface
+from olexplore.runs.config import Config
+from olexplore.runs.history import History
+
+FORMAT = "olexplore.run_record"
+FORMAT_VERSION = 1
+#: Statuses a Run is expected to report; other non-empty strings are kept as they are.
+STATUSES = ("finished", "diverged", "stopped", "running", "failed")
+
+_NONFINITE = {"NaN": float("nan"), "Infinity": float("inf"), "-Infinity": float("-inf")}
+
+
+def library_versions() -> dict[str, str]:
+    """Versions of olexplore, TensorFlow, Keras, NumPy and Python.
+
+    >>> sorted(library_versions())
+    ['keras', 'numpy', 'olexplore', 'python', 'tensorflow']
+    """
+    import olexplore  # the package is initialised by the time this runs
+
+    try:
+        keras = metadata.version("keras")
+    except metadata.PackageNotFoundError:  # pragma: no cover - Keras ships with TF 2.21
+        keras = "not installed"
+    return {
+        "olexplore": olexplore.__version__,
+        "tensorflow": tf.__version__,
+        "keras": keras,
+        "numpy": np.__version__,
+        "python": platform.python_version(),
+    }
+
+
+def device_name() -> str:
+    """``"CPU"``, or the name of the first GPU TensorFlow sees (``"2 x <name>"`` for two).
+
+    >>> isinstance(device_name(), str)
+    True
+    """
+    gpus = tf.config.list_physical_devices("GPU")
+    if not gpus:
+        return "CPU"
+    try:
+        name = tf.config.experimental.get_device_details(gpus[0]).get("device_name", "GPU")
+    except (RuntimeError, ValueError):  # pragma: no cover - details unavailable
+        name = "GPU"
+    return name if len(gpus) == 1 else f"{len(gpus)} x {name}"
+
+
+def now_iso() -> str:
+    """The current UTC time, ISO 8601 to the second."""
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def default_label(config: Config) -> str:
+    """A short label for a run of ``config``.
+
+    >>> default_label(Config(optimizer="Adam", learning_rate=0.05, seed=3))
+    'Adam lr=0.05 seed=3'
+    """
+    return f"{config.optimizer} lr={config.learning_rate:g} seed={config.seed}"
+
+
+def flat_config(config: Config) -> dict[str, Any]:
+    """The Config as one flat mapping, nested keys joined with dots (CSV columns, grouping).
+
+    >>> flat = flat_config(Config(decay={"name": "exponential_decay",
+    ...     "params": {"decay_steps": 10, "decay_rate": 0.5}}))
+    >>> flat["optimizer"], flat["decay.name"], flat["decay.params.decay_steps"]
+    ('Adam', 'exponential_decay', 10)
+    """
+    flat: dict[str, Any] = {}
+
+    def walk(prefix: str, value: Any) -> None:
+        if isinstance(value, Mapping):
+            for key, item in value.items():
+                walk(f"{prefix}.{key}" if prefix else str(key), item)
+        else:
+            flat[prefix] = value
+
+    walk("", config.to_dict())
+    return flat
+
+
+@dataclass(eq=False)
+class RunRecord:
+    """One run as data: Config, History, status and where it ran.
+
+    Equality compares the JSON form (so NaN equals NaN and the surface function is ignored).
+
+    >>> history = History()
+    >>> history.extend({"loss": np.array([2.0, np.nan], np.float32)})
+    >>> record = RunRecord(Config(problem="quadratic"), history, status="diverged")
+    >>> copy = RunRecord.from_json(record.to_json())
+    >>> copy == record, copy.history["loss"].tolist(), copy.label
+    (True, [2.0, nan], 'Adam lr=0.01 seed=0')
+    """
+
+    config: Config
+    history: History
+    status: str = "finished"
+    reason: str | None = None
+    label: str = ""
+    surface: Surface | None = None
+    variable_names: list[str] = field(default_factory=list)
+    versions: dict[str, str] = field(default_factory=library_versions)
+    device: str = field(default_factory=device_name)
+    created: str = field(default_factory=now_iso)
+
+    def __post_init__(self) -> None:
+        if isinstance(self.config, Mapping):
+            self.config = Config.from_dict(self.config)
+        if not isinstance(self.config, Config):
+            raise ValueError(f"config: got {describe(self.config)}; accepted: a Config.")
+        if not isinstance(self.history, History):
+            raise ValueError(f"history: got {describe(self.history)}; accepted: a History.")
+        if not isinstance(self.status, str) or not self.status:
+            raise ValueError(
+                f"status: got {describe(self.status)}; accepted: a non-empty string such as "
+                f"{', '.join(map(repr, STATUSES))}."
+            )
+        if self.reason is not None and not isinstance(self.reason, str):
+            raise ValueError(f"reason: got {describe(self.reason)}; accepted: None or a string.")
+        if not isinstance(self.label, str):
+            raise ValueError(f"label: got {describe(self.label)}; accepted: a string.")
+        self.label = self.label or default_label(self.config)
+        if self.surface is not None and not isinstance(self.surface, Surface):
+            raise ValueError(f"surface: got {describe(self.surface)}; accepted: None or a Surface.")
+        self.variable_names = [str(name) for name in self.variable_names]
+        self.versions = {str(k): str(v) for k, v in dict(self.versions).items()}
+
+    __hash__ = None  # mutable, compared by value
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, RunRecord):
+            return NotImplemented
+        return self.to_dict() == other.to_dict()
+
+    @property
+    def diverged(self) -> bool:
+        """Whether the run's status is ``"diverged"``."""
+        return self.status == "diverged"
+
+    # ----------------------------------------------------------------- JSON
+    def to_dict(self) -> dict[str, Any]:
+        """Plain, strict-JSON-ready data (no NaN or infinity numbers)."""
+        surface = None
+        if self.surface is not None:
+            surface = {
+                "x_range": list(self.surface.x_range),
+                "y_range": list(self.surface.y_range),
+                "minima": [list(point) for point in self.surface.minima],
+                "start": list(self.surface.start),
+                "log_scale": bool(self.surface.log_scale),
+            }
+        return {
+            "format": FORMAT,
+            "format_version": FORMAT_VERSION,
+            "label": self.label,
+            "status": self.status,
+            "reason": self.reason,
+            "seed": self.config.seed,
+            "created": self.created,
+            "device": self.device,
+            "versions": dict(self.versions),
+            "config": self.config.to_dict(),
+            "variable_names": list(self.variable_names),
+            "surface": surface,
+            "history": history_to_dict(self.history),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> RunRecord:
+        """A record from :meth:`to_dict` output; the surface function is rebuilt from the
+        problem registry (``None`` when the problem is not registered)."""
+        if not isinstance(data, Mapping) or data.get("format") != FORMAT:
+            got = data.get("format") if isinstance(data, Mapping) else data
+            raise ValueError(
+                f"record: got {describe(got)} as format; accepted: a JSON object with "
+                f'"format": "{FORMAT}".'
+            )
+        version = data.get("format_version")
+        if not isinstance(version, int) or version > FORMAT_VERSION:
+            raise ValueError(
+                f"record.format_version: got {describe(version)}; accepted: 1 to {FORMAT_VERSION}."
+            )
+        missing = [key for key in ("config", "history", "status") if key not in data]
+        if missing:
+            raise ValueError(
+                f"record: missing key(s) {missing}; accepted: a run record with config, history "
+                "and status."
+            )
+        config = Config.from_dict(data["config"])
+        if data.get("seed", config.seed) != config.seed:
+            raise ValueError(
+                f"record.seed: got {describe(data['seed'])} but config.seed is {config.seed}; "
+                "accepted: the same seed in both places."
+            )
+        return cls(
+            config=config,
+            history=history_from_dict(data["history"]),
+            status=data["status"],
+            reason=data.get("reason"),
+            label=data.get("label", ""),
+            surface=_surface_from_dict(config, data.get("surface")),
+            variable_names=list(data.get("variable_names", [])),
+            versions=dict(data.get("versions", {})),
+            device=data.get("device", "unknown"),
+            created=data.get("created", ""),
+        )
+
+    def to_json(self, indent: int | None = None) -> str:
+        """Strict JSON text (``allow_nan=False``) of :meth:`to_dict`."""
+        return json.dumps(self.to_dict(), indent=indent, allow_nan=False)
+
+    @classmethod
+    def from_json(cls, text: str) -> RunRecord:
+        """A record from :meth:`to_json` text."""
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as error:
+            raise ValueError(f"record: not valid JSON ({error}).") from None
+        return cls.from_dict(data)
+
+
+def _surface_from_dict(config: Config, data: Mapping[str, Any] | None) -> Surface | None:
+    if data is None:
+        return None
+    from olexplore.problems import get_problem
+
+    try:
+        problem = get_problem(config.problem, **config.problem_params)
+        function = problem.surface().function
+    except (ValueError, AttributeError, TypeError):
+        return None
+    return Surface(
+        function,
+        tuple(data["x_range"]),
+        tuple(data["y_range"]),
+        tuple(tuple(point) for point in data["minima"]),
+        tuple(data["start"]),
+        bool(data["log_scale"]),
+    )
+
+
+# --------------------------------------------------------------------- history <-> JSON
+def encode_floats(values: Any) -> list:
+    """Nested lists of floats that JSON can hold and that decode to the same array.
+
+    float32 values become their shortest decimal form; non-finite values become strings.
+
+    >>> encode_floats(np.array([0.1, np.nan, -np.inf], np.float32))
+    [0.1, 'NaN', '-Infinity']
+    """
+    array = np.asarray(values)
+    flat = array.ravel()
+    with np.errstate(invalid="ignore", over="ignore"):  # signalling NaNs, float32 overflow
+        exact = flat.astype(np.float64)
+        if flat.dtype in (np.float32, np.float16):
+            short = flat.astype(str).astype(np.float64)
+            exact = np.where(short.astype(flat.dtype) == flat, short, exact)
+    encoded = exact.astype(object)
+    encoded[np.isnan(exact)] = "NaN"
+    encoded[exact == np.inf] = "Infinity"
+    encoded[exact == -np.inf] = "-Infinity"
+    return encoded.reshape(array.shape).tolist()
+
+
+def decode_floats(values: Any, dtype: Any = np.float64) -> np.ndarray:
+    """The array that :func:`encode_floats` encoded.
+
+    >>> decode_floats([0.5, "NaN", "Infinity"], np.float32)
+    array([0.5, nan, inf], dtype=float32)
+    """
+    objects = np.array(values, dtype=object)
+    flat = [_decode_one(value) for value in objects.ravel()]
+    return np.array(flat, dtype=np.float64).astype(dtype).reshape(objects.shape)
+
+
+def _decode_one(value: Any) -> float:
+    if isinstance(value, str):
+        if value not in _NONFINITE:
+            raise ValueError(
+                f"history value: got {value!r}; accepted: a number or one of {list(_NONFINITE)}."
+            )
+        return _NONFINITE[value]
+    return float(value)
+
+
+def history_to_dict(history: History) -> dict[str, Any]:
+    """The History as JSON-ready data: every series with its dtype and shape, and evaluations."""
+    series = {}
+    for name in history.names:
+        values = np.asarray(history[name])
+        series[name] = {
+            "dtype": values.dtype.name,
+            "shape": list(values.shape),
+            "values": encode_floats(values),
+        }
+    evaluations = history.evaluations
+    return {
+        "first_step": history.first_step,
+        "length": len(history),
+        "series": series,
+        "evaluations": {
+            "step": [int(step) for step in evaluations["step"]],
+            **{name: encode_floats(v) for name, v in evaluations.items() if name != "step"},
+        },
+    }
+
+
+def history_from_dict(data: Mapping[str, Any]) -> History:
+    """A History from :func:`history_to_dict` output (dtypes kept)."""
+    length = int(data.get("length", 0))
+    history = History(first_step=int(data.get("first_step", 0)), capacity=max(1, length))
+    chunk = {}
+    for name, column in data.get("series", {}).items():
+        dtype = np.dtype(column.get("dtype", "float32"))
+        values = decode_floats(column["values"], dtype)
+        chunk[name] = values.reshape(column.get("shape", values.shape))
+    history.extend(chunk)
+    evaluations = dict(data.get("evaluations", {}))
+    steps = evaluations.pop("step", [])
+    columns = {name: decode_floats(values) for name, values in evaluations.items()}
+    for row, step in enumerate(steps):
+        history.add_evaluation(int(step), {name: column[row] for name, column in columns.items()})
+    return history
+
+
+def copy_history(history: History) -> History:
+    """An independent copy of ``history`` (series, dtypes and evaluations)."""
+    copy = History(first_step=history.first_step, capacity=max(1, len(history)))
+    copy.extend({name: np.array(history[name]) for name in history.names})
+    evaluations = history.evaluations
+    names = [name for name in evaluations if name != "step"]
+    for row, step in enumerate(evaluations["step"]):
+        copy.add_evaluation(int(step), {name: evaluations[name][row] for name in names})
+    return copy
+
+
+# --------------------------------------------------------------------- from runs
+_RUN_ATTRIBUTES = ("config", "history", "status", "reason", "label")
+
+
+def record_of(run: Any, *, copy: bool = True) -> RunRecord:
+    """A RunRecord of anything shaped like a run: ``.config``, ``.history``, ``.status``,
+    ``.reason``, ``.label`` and, optionally, ``.surface`` and ``.variable_names`` (on the run
+    or on its ``.setup``). ``copy`` snapshots the history, so a live run can keep training.
+
+    >>> from types import SimpleNamespace
+    >>> run = SimpleNamespace(config=Config(), history=History(), status="stopped",
+    ...                       reason="stopped by the user", label="first")
+    >>> record_of(run).status, record_of(run).label
+    ('stopped', 'first')
+    """
+    if isinstance(run, RunRecord):
+        return run
+    missing = [name for name in _RUN_ATTRIBUTES if not hasattr(run, name)]
+    if missing:
+        raise TypeError(
+            f"run: got {describe(run)}, which lacks {', '.join(missing)}; accepted: a RunRecord "
+            "or an object with .config, .history, .status, .reason, .label (and optionally "
+            ".setup)."
+        )
+    setup = getattr(run, "setup", None)
+    surface = getattr(run, "surface", None) or getattr(setup, "surface", None)
+    names = getattr(run, "variable_names", None) or getattr(setup, "variable_names", None)
+    history = copy_history(run.history) if copy else run.history
+    return RunRecord(
+        config=run.config,
+        history=history,
+        status=run.status,
+        reason=run.reason,
+        label=run.label or "",
+        surface=surface,
+        variable_names=list(names or []),
+    )
+
+
+def as_records(records: Any, argument: str = "records") -> list[RunRecord]:
+    """A list of RunRecords from one record or run, or an iterable of them (not copied).
+
+    >>> as_records(RunRecord(Config(), History()))[0].status
+    'finished'
+    """
+    if isinstance(records, RunRecord) or all(hasattr(records, a) for a in _RUN_ATTRIBUTES):
+        return [record_of(records, copy=False)]
+    if not isinstance(records, Iterable) or isinstance(records, (str, bytes, Mapping)):
+        raise ValueError(
+            f"{argument}: got {describe(records)}; accepted: a RunRecord, a run, or a list of them."
+        )
+    result = []
+    for index, item in enumerate(records):
+        try:
+            result.append(record_of(item, copy=False))
+        except TypeError as error:
+            raise ValueError(f"{argument}[{index}]: {error}") from None
+    return result
