@@ -32,16 +32,15 @@ class TrainOp:
         self._builder = builder
         self._last_metrics: dict[str, Any] = {}
         self._iterators: dict[int, tuple[Any, Iterator]] = {}
-        # autograph off: the engine's own control flow is explicit; the loss callable is
+        # autograph off (below): the engine's own control flow is explicit; the loss callable is
         # compiled with autograph separately (see StepBuilder).
-        self._step_function = tf.function(
-            functools.partial(self._one_step), reduce_retracing=True, autograph=False
-        )
-        # functools.partial gives each train op its own retrace bookkeeping: TensorFlow groups
-        # retrace warnings by the code of the function, and every TrainOp shares these methods.
-        self._fused_function = tf.function(
-            functools.partial(self._fused_steps), reduce_retracing=True, autograph=False
-        )
+        # The compiled functions, made on first use: one per combination of a call's Python
+        # settings (the summary writer; for run_steps also record, stop_on_nonfinite and whether
+        # data is given), keyed by their identities. Each takes only what varies per call (the
+        # loss's own arguments, the step count, the iterator), so tf.function dispatches on those
+        # alone, as a hand-written step does: passing (args, kwargs, writer) made every call build
+        # trace types for a tuple, a dict and None, which cost as much as the rest of a call.
+        self._compiled: dict[tuple, tuple[tuple, Any]] = {}
 
     # ----------------------------------------------------------------- attributes
     @property
@@ -67,9 +66,9 @@ class TrainOp:
     @property
     def tracing_count(self) -> int:
         """How many times the single-step and fused functions were traced (compiled) so far."""
-        return int(
-            self._step_function.experimental_get_tracing_count()
-            + self._fused_function.experimental_get_tracing_count()
+        return sum(
+            int(function.experimental_get_tracing_count())
+            for _, function in self._compiled.values()
         )
 
     @property
@@ -114,9 +113,11 @@ class TrainOp:
     # ----------------------------------------------------------------- stepping
     def __call__(self, *args: Any, **kwargs: Any) -> tf.Tensor:
         """Run one training step on ``loss(*args, **kwargs)`` and return its loss."""
-        self._builder.ensure_built(args, kwargs)
-        writer = self._builder.summary_writer()
-        loss, metrics = self._step_function(args, kwargs, writer)
+        builder = self._builder
+        builder.ensure_built(args, kwargs)
+        writer = builder.summary_writer()
+        step = self._compiled_function(("step", writer), lambda: self._one_step_function(writer))
+        loss, metrics = step(*args, **kwargs)
         if not tf.inside_function():
             self._last_metrics = metrics
         return loss
@@ -171,9 +172,13 @@ class TrainOp:
         else:
             self._builder.ensure_built(args, kwargs)
         writer = self._builder.summary_writer()
-        arrays, count = self._fused_function(
-            tf.constant(steps, tf.int64), args, kwargs, iterator, writer, stop_on_nonfinite, record
-        )
+        settings = ("fused", writer, record, bool(stop_on_nonfinite), iterator is not None)
+        fused = self._compiled_function(settings, lambda: self._fused_function(*settings[1:]))
+        steps_tensor = tf.constant(steps, tf.int64)
+        if iterator is None:
+            arrays, count = fused(steps_tensor, *args, **kwargs)
+        else:
+            arrays, count = fused(steps_tensor, iterator)
         count = int(count)
         history = {name: values.numpy()[:count] for name, values in arrays.items()}
         if count:
@@ -195,8 +200,40 @@ class TrainOp:
         )
 
     # ----------------------------------------------------------------- traced bodies
-    def _one_step(self, args: tuple, kwargs: dict, writer: Any) -> tuple[Any, dict[str, Any]]:
-        return self._builder.step(args, kwargs, writer)
+    def _compiled_function(self, settings: tuple, make: Callable[[], Callable]) -> Any:
+        """The ``tf.function`` of ``make()`` for these Python settings (made on first use)."""
+        key = tuple(id(setting) for setting in settings)
+        entry = self._compiled.get(key)
+        if entry is None or any(a is not b for a, b in zip(entry[0], settings, strict=True)):
+            # functools.partial gives each function its own retrace bookkeeping: TensorFlow
+            # groups retrace warnings by the code of the function, which every TrainOp shares.
+            function = functools.partial(make())
+            entry = (settings, tf.function(function, reduce_retracing=True, autograph=False))
+            self._compiled[key] = entry
+        return entry[1]
+
+    def _one_step_function(self, writer: Any) -> Callable:
+        builder = self._builder
+
+        def one_step(*args: Any, **kwargs: Any) -> tuple[Any, dict[str, Any]]:
+            return builder.step(args, kwargs, writer)
+
+        return one_step
+
+    def _fused_function(
+        self, writer: Any, record: Any, stop_on_nonfinite: bool, with_data: bool
+    ) -> Callable:
+        if with_data:
+
+            def fused_on_data(steps: tf.Tensor, iterator: Any, /) -> Any:
+                return self._fused_steps(steps, (), {}, iterator, writer, stop_on_nonfinite, record)
+
+            return fused_on_data
+
+        def fused(steps: tf.Tensor, /, *args: Any, **kwargs: Any) -> Any:
+            return self._fused_steps(steps, args, kwargs, None, writer, stop_on_nonfinite, record)
+
+        return fused
 
     def _fused_steps(
         self,
