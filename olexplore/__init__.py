@@ -19,14 +19,27 @@ from olexplore.engine import (
 
 __version__ = "0.1.0"
 
+
+def __getattr__(name: str) -> object:
+    # The explorer pulls in ipywidgets and matplotlib: import it only when asked for, so the
+    # engine stays usable without a notebook stack.
+    if name in ("Explorer", "explore"):
+        from olexplore.ui import explorer  # noqa: PLC0415
+
+        return getattr(explorer, name)
+    raise AttributeError(f"module 'olexplore' has no attribute {name!r}")
+
+
 __all__ = [
     "DECAY_FUNCTIONS",
+    "Explorer",
     "KERAS_OPTIMIZER_NAMES",
     "OPTIMIZER_CLS_NAMES",
     "OPTIMIZER_SUMMARIES",
     "TrainOp",
     "adaptive_clipping_fn",
     "decay_function",
+    "explore",
     "optimize_loss",
     "__version__",
 ]

@@ -1,0 +1,451 @@
+"""The explorer: controls, live figure and run table around one training run at a time.
+
+The explorer only edits a :class:`~olexplore.runs.Config` and renders Histories: training is
+done by :class:`~olexplore.runs.Run` (chunks of fused steps), driven on the kernel's event loop
+by the :class:`~olexplore.ui.trainer.Trainer`. Every callback is guarded: an error becomes a
+message in the panel, and the kernel and the finished runs survive.
+"""
+
+from __future__ import annotations
+
+import functools
+import html
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import ipywidgets as widgets
+
+from olexplore.problems.base import Problem
+from olexplore.runs.config import Config
+from olexplore.runs.export import as_code, to_csv, to_json
+from olexplore.runs.figures import run_style, save_figure
+from olexplore.runs.history import History
+from olexplore.runs.record import device_name, record_of
+from olexplore.runs.run import ResetRequired, Run
+from olexplore.ui.controls import ControlPanel
+from olexplore.ui.live_figure import LiveFigure, Trace
+from olexplore.ui.presets import PRESETS
+from olexplore.ui.run_table import Entry, RunTable
+from olexplore.ui.trainer import Trainer
+
+
+def _guarded(method: Callable[..., Any]) -> Callable[..., Any]:
+    """Run a widget callback; show any error in the panel instead of raising into the kernel."""
+
+    @functools.wraps(method)
+    def wrapper(self: Explorer, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(self, *args, **kwargs)
+        except Exception as error:  # noqa: BLE001 - shown to the user, never lost
+            self.show_message(f"{type(error).__name__}: {error}", error=True)
+            return None
+
+    return wrapper
+
+
+class Explorer:
+    """An optimizer-settings explorer for a notebook: ``Explorer()`` then display it.
+
+    Headless use (scripts, tests, nbval): ``explorer.run(steps)`` trains the current settings
+    and returns the History; ``explorer.config`` reads and sets every control at once.
+
+    >>> from olexplore.runs import Config
+    >>> explorer = Explorer(Config(problem="quadratic", optimizer="SGD", learning_rate=0.1,
+    ...                            steps=25), backend="png")
+    >>> history = explorer.run()
+    >>> len(history), explorer.current.status
+    (25, 'finished')
+    """
+
+    def __init__(
+        self,
+        config: Config | None = None,
+        *,
+        problem: Problem | None = None,
+        backend: str = "auto",
+        chunk_seconds: float = 0.05,
+        export_dir: str | Path = "olexplore-export",
+    ) -> None:
+        self.problem = problem
+        self.chunk_seconds = chunk_seconds
+        self.export_dir = Path(export_dir)
+        self.panel = ControlPanel()
+        self.figure = LiveFigure(backend=backend)
+        self.table = RunTable(on_toggle=self._on_toggle, on_delete=self._on_delete)
+        self.trainer = Trainer(on_chunk=self._on_chunk, on_end=self._on_end)
+        self.entries: list[Entry] = []
+        self.current: Run | None = None
+        self._queue: list[Run] = []
+        self._styles_used = 0
+        self._build_buttons()
+        self.message = widgets.HTML()
+        self.status = widgets.HTML()
+        self.code = widgets.Textarea(layout=widgets.Layout(width="100%", height="220px"))
+        self.config_json = widgets.Textarea(layout=widgets.Layout(width="100%", height="220px"))
+        self.widget = self._layout()
+        self.widget.add_class("olexplore-explorer")
+        if config is not None:
+            self.panel.config = config
+        self.panel.on_change(self._on_control_change)
+        self.reset()
+
+    # ----------------------------------------------------------------- layout
+    def _build_buttons(self) -> None:
+        def button(description: str, icon: str, tooltip: str, handler: Callable) -> widgets.Button:
+            b = widgets.Button(
+                description=description,
+                icon=icon,
+                tooltip=tooltip,
+                layout=widgets.Layout(width="auto"),
+            )
+            b.on_click(lambda _: handler())
+            return b
+
+        self.play_button = button("Play", "play", "Train the current settings", self.play)
+        self.pause_button = button(
+            "Pause", "pause", "Pause after the chunk in progress", self.pause
+        )
+        self.step_button = button("Step", "step-forward", "Run a single training step", self.step)
+        self.reset_button = button(
+            "Reset", "undo", "Discard the current run and start over", self.reset
+        )
+        self.keep_button = button(
+            "Keep run",
+            "thumb-tack",
+            "Keep the current run in the comparison and start a new one",
+            self.keep,
+        )
+        self.export_button = button(
+            "Export",
+            "download",
+            "Write all runs as CSV and JSON, and the figure as PNG",
+            self.export,
+        )
+        self.code_button = button(
+            "Copy as code",
+            "code",
+            "Show the optimize_loss call for the current settings",
+            self.show_code,
+        )
+        self.save_button = button(
+            "Save config", "save", "Show the settings as JSON", self.save_config
+        )
+        self.load_button = button(
+            "Load config",
+            "folder-open",
+            "Apply the JSON settings from the box below",
+            self.load_config,
+        )
+        self.preset = widgets.Dropdown(
+            options=[("Presets…", "")] + [(p.name, key) for key, p in PRESETS.items()],
+            value="",
+            tooltip="One-click experiments that each show one idea",
+            layout=widgets.Layout(width="260px"),
+        )
+        self.preset.observe(lambda change: self.apply_preset(change["new"]), names="value")
+
+    def _layout(self) -> widgets.Widget:
+        player = widgets.HBox(
+            [
+                self.play_button,
+                self.pause_button,
+                self.step_button,
+                self.reset_button,
+                self.keep_button,
+                self.preset,
+            ]
+        )
+        tools = widgets.HBox(
+            [self.export_button, self.code_button, self.save_button, self.load_button]
+        )
+        code_box = widgets.Accordion(children=[self.code, self.config_json])
+        code_box.set_title(0, "optimize_loss code")
+        code_box.set_title(1, "settings (JSON)")
+        main = widgets.VBox(
+            [
+                player,
+                self.status,
+                self.message,
+                self.figure.widget,
+                self.table.widget,
+                tools,
+                code_box,
+            ]
+        )
+        return widgets.HBox([self.panel.widget, main])
+
+    def _ipython_display_(self) -> None:
+        from IPython.display import display  # noqa: PLC0415
+
+        display(self.widget)
+
+    # ----------------------------------------------------------------- state
+    @property
+    def config(self) -> Config:
+        """The settings of the controls (validated)."""
+        return self.panel.config
+
+    @config.setter
+    def config(self, config: Config) -> None:
+        self.panel.config = config
+        self.reset()
+
+    @property
+    def runs(self) -> list[Run]:
+        """Every run in the comparison, the current one last."""
+        return [entry.run for entry in self.entries]
+
+    def show_message(self, text: str, *, error: bool = False) -> None:
+        """A one-line message above the figure (errors in red)."""
+        colour = "#D55E00" if error else "#0072B2"
+        self.message.value = f'<span style="color:{colour}">{html.escape(text)}</span>'
+
+    def _next_style(self) -> dict[str, Any]:
+        style = run_style(self._styles_used)
+        self._styles_used += 1
+        return style
+
+    def _new_run(self, config: Config) -> Run:
+        return Run(config, self.problem, chunk_seconds=self.chunk_seconds)
+
+    def _add_entry(self, run: Run, *, current: bool) -> Entry:
+        style = self._next_style()
+        entry = Entry(
+            key=f"run-{self._styles_used}",
+            run=run,
+            color=style["color"],
+            linestyle=style.get("linestyle", "-"),
+            current=current,
+        )
+        self.entries.append(entry)
+        return entry
+
+    # ----------------------------------------------------------------- actions
+    @_guarded
+    def reset(self) -> None:
+        """Discard the current run and build a fresh one from the controls."""
+        self.trainer.cancel()
+        self._queue.clear()
+        if self.current is not None:
+            self.entries = [e for e in self.entries if e.run is not self.current]
+            self.current.release()
+        self.current = None
+        config = self.panel.config
+        run = self._new_run(config)
+        self.current = run
+        self._add_entry(run, current=True)
+        self.panel.set_variable_names(run.variable_names)
+        self.figure.set_surface(run.surface)
+        self._refresh(force=True)
+
+    @_guarded
+    def play(self) -> None:
+        """Train the current run on the kernel's event loop (returns at once)."""
+        run = self._ensure_current()
+        if run.done:
+            self.show_message(f"this run is {run.status}; press Reset or Keep run to start anew")
+            return
+        self.show_message("")
+        self.trainer.play(run)
+
+    @_guarded
+    def pause(self) -> None:
+        """Pause after the chunk in progress."""
+        self.trainer.pause()
+
+    @_guarded
+    def step(self, steps: int = 1) -> None:
+        """Run ``steps`` training steps now (blocking)."""
+        run = self._ensure_current()
+        self.trainer.run_blocking(run, steps)
+
+    @_guarded
+    def keep(self) -> None:
+        """Keep the current run in the comparison and start a new one with the same settings."""
+        if self.current is None or self.current.step == 0:
+            self.show_message("nothing to keep yet: train the current run first")
+            return
+        self.trainer.pause()
+        self.trainer.cancel()
+        kept = self.current
+        kept.pause()
+        for entry in self.entries:
+            if entry.run is kept:
+                entry.current = False
+        self.current = None
+        run = self._new_run(self.panel.config)
+        self.current = run
+        self._add_entry(run, current=True)
+        self.show_message(f"kept {kept.label} ({kept.step} steps); change settings and Play")
+        self._refresh(force=True)
+
+    def run(self, steps: int | None = None) -> History:
+        """Headless: train the current run until done (or ``steps`` more); return its History."""
+        run = self._ensure_current()
+        self.trainer.run_blocking(run, steps)
+        if run.status == "failed" and run.error is not None:
+            raise run.error
+        return run.history
+
+    def _ensure_current(self) -> Run:
+        if self.current is None:
+            self.reset()
+        if self.current is None:
+            raise RuntimeError("the settings are not valid; see the message in the panel")
+        return self.current
+
+    @_guarded
+    def apply_preset(self, key: str) -> None:
+        """Start one of :data:`~olexplore.ui.presets.PRESETS`: its runs train one after another."""
+        if not key:
+            return
+        preset = PRESETS[key]
+        self.trainer.cancel()
+        for entry in self.entries:
+            entry.run.release()
+        self.entries = []
+        self.current = None
+        *others, last = preset.configs
+        queue = []
+        for config in others:
+            run = self._new_run(config)
+            self._add_entry(run, current=False)
+            queue.append(run)
+        self.panel.config = last
+        self.reset()
+        self._queue = queue
+        self.show_message(f"{preset.name}: {preset.note}")
+        self.preset.value = ""
+        if self.trainer.loop is not None:
+            self._play_next()
+
+    def _play_next(self) -> None:
+        if self._queue:
+            self.trainer.play(self._queue.pop(0))
+        elif self.current is not None and not self.current.done:
+            self.trainer.play(self.current)
+
+    # ----------------------------------------------------------------- callbacks
+    @_guarded
+    def _on_control_change(self, field: str, live: bool) -> None:
+        if not self.panel.valid:
+            return  # the panel shows what is wrong; the runs are untouched
+        config = self.panel.config
+        run = self.current
+        if live and run is not None and not run.done:
+            try:
+                changed = run.apply_live_changes(config)
+            except ResetRequired:
+                changed = None  # an earlier edit needs a reset: fall through
+            if changed is not None:
+                if changed:
+                    text = ", ".join(f"{k} {old:g} → {new:g}" for k, (old, new) in changed.items())
+                    self.show_message(f"applied live at step {run.step}: {text}")
+                return
+        if run is not None and run.step > 0:
+            self.show_message(
+                f"changing {field} resets the run (the previous one is discarded; use Keep run "
+                "to compare)"
+            )
+        self.reset()
+
+    @_guarded
+    def _on_chunk(self, run: Run) -> None:
+        self._refresh()
+
+    @_guarded
+    def _on_end(self, run: Run) -> None:
+        if run.status in ("diverged", "failed"):
+            self.show_message(run.reason or run.status, error=True)
+            self.figure.mark(run.reason or run.status)
+        self._refresh(force=True)
+        if run is not self.current and run.status != "paused":
+            self._play_next()
+
+    @_guarded
+    def _on_toggle(self, entry: Entry) -> None:
+        self._refresh(force=True)
+
+    @_guarded
+    def _on_delete(self, entry: Entry) -> None:
+        if entry.run is self.current:
+            return
+        self.entries = [e for e in self.entries if e is not entry]
+        entry.run.release()
+        self._refresh(force=True)
+
+    def _traces(self) -> Sequence[Trace]:
+        return [
+            Trace(
+                key=e.key,
+                label=e.run.label,
+                history=e.run.history,
+                color=e.color,
+                linestyle=e.linestyle,
+                visible=e.visible,
+                status=e.run.status,
+            )
+            for e in self.entries
+        ]
+
+    def _refresh(self, force: bool = False) -> None:
+        self.table.set_entries(self.entries)
+        self.figure.update(self._traces(), force=force)
+        run = self.current
+        if run is None:
+            self.status.value = ""
+            return
+        loss = run.history.last("loss")
+        self.status.value = (
+            f"step <b>{run.step}</b>/{run.config.steps} · loss <b>{loss:.4g}</b> · "
+            f"{run.steps_per_second:,.0f} steps/s · {html.escape(device_name())} · {run.status}"
+        )
+
+    # ----------------------------------------------------------------- export
+    @_guarded
+    def export(self) -> list[Path]:
+        """Write every run (CSV, JSON) and the figure (PNG) into ``export_dir``."""
+        self.export_dir.mkdir(parents=True, exist_ok=True)
+        records = [record_of(e.run) for e in self.entries if e.run.step]
+        paths = [
+            to_csv(records, self.export_dir / "runs.csv"),
+            to_json(records, self.export_dir / "runs.json"),
+            save_figure(self.figure.figure, self.export_dir / "figure.png"),
+        ]
+        paths = [Path(p) for p in paths]
+        self.show_message("wrote " + ", ".join(str(p) for p in paths))
+        return paths
+
+    @_guarded
+    def show_code(self) -> str:
+        """Show (and return) the ``optimize_loss`` code for the current settings."""
+        self.code.value = as_code(self.panel.config)
+        return self.code.value
+
+    @_guarded
+    def save_config(self) -> str:
+        """Show (and return) the settings as JSON."""
+        self.config_json.value = self.panel.config.to_json()
+        return self.config_json.value
+
+    @_guarded
+    def load_config(self, text: str | None = None) -> None:
+        """Apply settings from JSON text (the box below the figure by default)."""
+        config = Config.from_json(self.config_json.value if text is None else text)
+        self.config = config
+        self.show_message("settings loaded")
+
+
+def explore(model_or_loss: Any, x: Any = None, y: Any = None, **kwargs: Any) -> Explorer:
+    """An :class:`Explorer` on your own Keras model (or loss callable) and data.
+
+    ``kwargs`` go to :class:`~olexplore.problems.custom.CustomProblem` (e.g. ``loss=``,
+    ``dataset=``, ``variables=``) except ``config`` and ``backend``, which go to the Explorer.
+    """
+    from olexplore.problems.custom import CustomProblem  # noqa: PLC0415
+
+    config = kwargs.pop("config", None)
+    backend = kwargs.pop("backend", "auto")
+    problem = CustomProblem(model_or_loss, x=x, y=y, **kwargs)
+    return Explorer(config or Config(problem=problem.name), problem=problem, backend=backend)

@@ -1,0 +1,410 @@
+"""The explorer's live figure: loss, learning rate and global norm (before and after clipping) of
+every shown run, and on 2-D problems a contour with their trajectories, redrawn while training.
+
+Built for speed (a full Agg redraw of three empty axes costs ~60 ms here, docs/environment.md):
+each run's artists are created once and fed with ``set_data``; every line is decimated to about
+one point per pixel by a min/max envelope kept up to date incrementally, so a frame costs the
+same after 1,000 or 1,000,000 steps; axis limits are sticky, and a frame redraws only what
+changed (:class:`~olexplore.ui.figure_panels.FrameLayers`: axes and labels when limits change,
+new line pieces otherwise); :meth:`LiveFigure.update` draws at most every ``min_interval``
+seconds, further apart (up to 0.25 s: still 4 frames a second) when a frame would take more than
+12 % of the time. One re-entrant lock guards the artists and every draw, ipympl's own draws
+(resize, zoom, download) included, so the explorer may update from any thread or event loop.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+import threading
+import time
+from collections import deque
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+
+from olexplore.engine.validation import describe, is_real_number
+from olexplore.problems.base import Surface
+from olexplore.runs.aggregate import check_weight
+from olexplore.runs.figures import LOG_Y_METRICS, plot_trajectories, run_style
+from olexplore.runs.history import History
+from olexplore.ui.figure_panels import (
+    BACKENDS,
+    FrameLayers,
+    RunArtists,
+    Smoother,
+    attach_canvas,
+    panel_rectangles,
+    resolve_backend,
+    same_surface,
+    show_png,
+    sticky_limits,
+)
+
+__all__ = ["BACKENDS", "PANELS", "LiveFigure", "Trace"]
+
+PANELS = ("loss", "learning_rate", "global_norm")
+FRAME_SHARE = 0.12  # of the wall time a redraw may take, within the 4 frames a second below
+MAX_FRAME_INTERVAL = 0.25
+_TITLE_INCHES, _LEGEND_ROW_INCHES, _LEGEND_COLUMN_INCHES = 0.3, 0.2, 2.6
+_YLABELS = {
+    "loss": "loss",
+    "learning_rate": "learning rate",
+    "global_norm": "global norm\n(dashed: clipped)",
+}
+
+
+@dataclass
+class Trace:
+    """One run as the live figure draws it; ``history`` may grow between updates.
+
+    >>> Trace.styled(1, "run-1", "Adam lr=0.1", History()).color
+    '#D55E00'
+    """
+
+    key: str  # stable id
+    label: str
+    history: History
+    color: str
+    linestyle: str = "-"
+    visible: bool = True
+    status: str = "running"  # "diverged" runs get an × at their last finite point
+
+    @classmethod
+    def styled(cls, index: int, key: str, label: str, history: History, **fields: Any) -> Trace:
+        """A Trace coloured and dashed like run ``index`` of the static figures (``run_style``)."""
+        return cls(key, label, history, **{**run_style(index), **fields})
+
+
+class LiveFigure:
+    """The live figure and its widget (an ipympl canvas, or a PNG ``ipywidgets.Image``).
+
+    ``backend="auto"`` picks ipympl inside a Jupyter kernel where it is installed, else PNG.
+
+    >>> live = LiveFigure(backend="png", min_interval=0.0)
+    >>> history = History()
+    >>> history.extend({"loss": np.geomspace(10, 0.1, 5000), "learning_rate": np.full(5000, 0.1),
+    ...                 "global_norm": np.linspace(3, 1, 5000)})
+    >>> live.update([Trace("a", "Adam", history, "#0072B2")])
+    True
+    >>> len(live.artists("a")["loss"].get_xdata()) < 1000, bytes(live.widget.value[:4])
+    (True, b'\\x89PNG')
+    >>> live.set_log_y("learning_rate", True)
+    >>> live.set_smoothing(0.6)
+    >>> live.axes["learning_rate"].get_yscale(), live.artists("a")["loss:raw"].get_visible()
+    ('log', True)
+    """
+
+    def __init__(
+        self,
+        backend: str = "auto",
+        width: float = 9.0,
+        height: float = 6.0,
+        min_interval: float = 0.2,
+    ) -> None:
+        self.backend = resolve_backend(backend)
+        for name, value in (("width", width), ("height", height)):
+            if not is_real_number(value) or not 2.0 <= value <= 40.0:
+                raise ValueError(f"{name}: got {describe(value)}; accepted: inches in [2, 40].")
+        if not is_real_number(min_interval) or not 0.0 <= min_interval <= 60.0:
+            raise ValueError(
+                f"min_interval: got {describe(min_interval)}; accepted: seconds in [0, 60]."
+            )
+        self.min_interval = float(min_interval)
+        self.last_draw_seconds = 0.0
+        self._lock = threading.RLock()
+        self._costs: deque[float] = deque(maxlen=5)
+        self._last_draw = -math.inf
+        self._log_y = {panel: panel in LOG_Y_METRICS for panel in PANELS}
+        self._smoothing = 0.0
+        self._traces: list[Trace] = []
+        self._drawn: dict[str, RunArtists] = {}
+        self._surface: Surface | None = None
+        self._layers = FrameLayers()
+        self._structure = 0  # bumped whenever the background changes
+        self._legend: Any = None
+        self._legend_entries: tuple = ()
+        self._legend_rows = 0
+        self._ours: dict[tuple[Axes, str], deque] = {}  # views this figure set, per axis
+        self.figure = Figure(figsize=(width, height), dpi=100)
+        self.widget = attach_canvas(self.figure, self.backend, self._lock)
+        self._title = self.figure.suptitle("", x=0.01, ha="left", fontsize="medium")
+        self._axes: dict[str, Axes] = {}
+        for panel in PANELS:
+            ax = self.figure.add_axes((0, 0, 1, 1), sharex=self._axes.get("loss"))
+            ax.set_autoscale_on(False)
+            ax.set_ylabel(_YLABELS[panel])
+            ax.grid(True, alpha=0.3)
+            ax.tick_params(labelbottom=panel == PANELS[-1], labelsize="small")
+            self._axes[panel] = ax
+            self._reset_y(panel)
+        self._axes[PANELS[-1]].set_xlabel("step")
+        self._set_view(self._axes["loss"], "x", (0.0, 100.0))
+        self._layout()
+        self.draw()
+
+    # ----------------------------------------------------------------- read-outs
+    @property
+    def log_y(self) -> dict[str, bool]:
+        """Whether each panel has a log y axis (change with :meth:`set_log_y`)."""
+        return dict(self._log_y)
+
+    @property
+    def smoothing(self) -> float:
+        """The EMA weight of the loss panel (change with :meth:`set_smoothing`)."""
+        return self._smoothing
+
+    @property
+    def axes(self) -> dict[str, Axes]:
+        """The panels: ``"loss"``, ``"learning_rate"``, ``"global_norm"`` (+ ``"contour"``)."""
+        return dict(self._axes)
+
+    @property
+    def frame_interval(self) -> float:
+        """Seconds :meth:`update` waits between draws: ``min_interval`` (0: none), or longer
+        when recent draws took more than 12 % of it (at most 0.25 s, or ``min_interval``)."""
+        if not self.min_interval or not self._costs:
+            return self.min_interval
+        cost = statistics.median(self._costs)
+        return max(self.min_interval, min(cost / FRAME_SHARE, MAX_FRAME_INTERVAL))
+
+    def artists(self, key: str) -> dict[str, Line2D]:
+        """A run's artists by role: ``loss``, ``loss:raw``, ``learning_rate``, ``global_norm``,
+        ``clipped_global_norm``, ``position``, and ``<role>:diverged`` markers."""
+        drawn = self._drawn.get(key)
+        if drawn is None:
+            raise KeyError(f"key: got {key!r}; accepted: a shown trace's key, {list(self._drawn)}")
+        return dict(drawn.lines)
+
+    # ----------------------------------------------------------------- settings
+    def set_surface(self, surface: Surface | None) -> None:
+        """Add the contour panel for ``surface`` (drawn once), or remove it with ``None``."""
+        if surface is not None and not isinstance(surface, Surface):
+            raise ValueError(
+                f"surface: got {describe(surface)}; accepted: a Surface (problem.surface()), None."
+            )
+        with self._lock:
+            if same_surface(surface, self._surface):
+                return
+            if "contour" in self._axes:
+                for drawn in self._drawn.values():
+                    drawn.remove("contour")
+                self._axes.pop("contour").remove()
+            self._surface = surface
+            if surface is not None:
+                ax = self.figure.add_axes((0, 0, 1, 1))
+                plot_trajectories([], surface, ax=ax)
+                ax.set_autoscale_on(False)
+                ax.tick_params(labelsize="small")
+                self._axes["contour"] = ax
+            self._layout()
+            self._sync_artists(self._traces)
+            self.draw()
+
+    def set_log_y(self, panel: str, on: bool) -> None:
+        """Put ``panel``'s y axis on a log scale (non-positive values are not drawn) or not."""
+        if panel not in PANELS:
+            raise ValueError(f"panel: got {describe(panel)}; accepted: one of {PANELS}.")
+        if not isinstance(on, (bool, np.bool_)):
+            raise ValueError(f"on: got {describe(on)}; accepted: True or False.")
+        with self._lock:
+            if self._log_y[panel] == bool(on):
+                return
+            self._log_y[panel] = bool(on)
+            self._reset_y(panel)
+            self.draw()
+
+    def set_smoothing(self, weight: float) -> None:
+        """Draw the loss as an EMA of weight ``weight`` over the faint raw loss (0: raw only)."""
+        weight = check_weight(weight, "smoothing")
+        with self._lock:
+            if weight == self._smoothing:
+                return
+            self._smoothing = weight
+            for drawn in self._drawn.values():
+                drawn.smoother = Smoother(weight) if weight else None
+                drawn.envelopes["loss"].reset()
+            self._sync_artists(self._traces)
+            self.draw()
+
+    def mark(self, text: str) -> None:
+        """Show a short note in the figure title, e.g. ``"diverged at step 37"`` (``""``: none)."""
+        if not isinstance(text, str):
+            raise ValueError(f"text: got {describe(text)}; accepted: a string.")
+        with self._lock:
+            self._title.set_text(text)
+            self._structure += 1
+            self.draw()
+
+    # ----------------------------------------------------------------- drawing
+    def update(self, traces: Iterable[Trace], *, force: bool = False) -> bool:
+        """Show ``traces`` (in order; artists for new keys are made once, those of keys no longer
+        given are removed) and draw them if :attr:`frame_interval` has passed since the last
+        draw, or with ``force``. Returns whether it drew. Without a draw it only adds, removes,
+        shows or hides artists; their data follow at the next draw."""
+        traces = _check_traces(traces)
+        with self._lock:
+            self._traces = traces
+            self._sync_artists(traces)
+            if not force and time.perf_counter() - self._last_draw < self.frame_interval:
+                return False
+            self.draw()
+            return True
+
+    def draw(self) -> float:
+        """Bring the artists up to date and draw now; returns the seconds it took."""
+        with self._lock:
+            start = self._last_draw = time.perf_counter()
+            self._update_limits(self._sync_data())
+            canvas = self.figure.canvas
+            signature = (
+                self._structure,
+                self.figure.bbox.bounds,
+                tuple((ax.get_xlim(), ax.get_ylim()) for ax in self._axes.values()),
+            )
+            self._layers.render(canvas, self._shown(), signature)
+            if self.backend == "ipympl":
+                canvas.blit(self.figure.bbox)  # sends the changed pixels to the browser
+            else:
+                show_png(canvas, self.widget)
+            self.last_draw_seconds = time.perf_counter() - start
+            self._costs.append(self.last_draw_seconds)
+            return self.last_draw_seconds
+
+    def _shown(self) -> list[tuple[Line2D, int, int, int]]:
+        """The visible artists of all runs in drawing order: ``(line, generation, settled
+        points, history length)``."""
+        shown = [
+            (line, *drawn.settled.get(role, (0, 0)), drawn.fed_length)
+            for drawn in self._drawn.values()
+            for role, line in drawn.lines.items()
+            if line.get_visible()
+        ]
+        return sorted(shown, key=lambda item: item[0].get_zorder())
+
+    # ----------------------------------------------------------------- artists
+    def _sync_artists(self, traces: list[Trace]) -> None:
+        keys = {trace.key for trace in traces}
+        for key in [key for key in self._drawn if key not in keys]:
+            self._drawn.pop(key).remove()
+        for trace in traces:
+            drawn = self._drawn.get(trace.key)
+            if drawn is None or drawn.history is not trace.history:
+                if drawn is not None:  # a new history under the same key: start afresh
+                    drawn.remove()
+                drawn = self._drawn[trace.key] = RunArtists(trace.history, self._smoothing)
+            drawn.sync(trace, self._axes, self._smoothing)
+        self._sync_legend(traces)
+
+    def _sync_legend(self, traces: list[Trace]) -> None:
+        entries = tuple((t.label, t.color, t.linestyle) for t in traces if t.visible)
+        if entries == self._legend_entries:
+            return
+        self._legend_entries = entries
+        if self._legend is not None:
+            self._legend.remove()
+            self._legend = None
+        width, height = self.figure.get_size_inches()
+        columns = max(1, min(len(entries), int(width // _LEGEND_COLUMN_INCHES)))
+        if len(entries) > 3 * columns:  # three rows at most
+            more = len(entries) - 3 * columns + 1
+            entries = (*entries[: 3 * columns - 1], (f"+ {more} more", "none", "-"))
+        rows = math.ceil(len(entries) / columns)
+        if rows != self._legend_rows:
+            self._legend_rows = rows
+            self._layout()
+        if entries:
+            handles = [Line2D([], [], color=c, linestyle=s, linewidth=1.6) for _, c, s in entries]
+            self._legend = self.figure.legend(
+                handles,
+                [label for label, _, _ in entries],
+                loc="upper center",
+                bbox_to_anchor=(0.5, 1 - _TITLE_INCHES / height),
+                ncols=columns,
+                frameon=False,
+                fontsize="small",
+            )
+        self._structure += 1
+
+    def _layout(self) -> None:
+        width, height = self.figure.get_size_inches()
+        rows = self._legend_rows
+        top = _TITLE_INCHES + rows * _LEGEND_ROW_INCHES + (0.12 if rows else 0.0)
+        lines, contour = panel_rectangles(width, height, top, "contour" in self._axes)
+        for panel, rectangle in zip(PANELS, lines, strict=True):
+            self._axes[panel].set_position(rectangle)
+        if contour is not None:
+            self._axes["contour"].set_position(contour)
+        self._structure += 1
+
+    # ----------------------------------------------------------------- data and limits
+    def _sync_data(self) -> dict[str, list[float]]:
+        """``set_data`` for every shown artist; returns each panel's [low, high] drawn values."""
+        extents = {panel: [math.inf, -math.inf] for panel in PANELS}
+        buckets = {name: max(8, int(ax.bbox.width) // 2) for name, ax in self._axes.items()}
+        start = None if self._surface is None else self._surface.start
+        for trace in self._traces:
+            if trace.visible:
+                self._drawn[trace.key].feed(buckets, self._log_y, extents, start)
+        return extents
+
+    def _update_limits(self, extents: dict[str, list[float]]) -> None:
+        shown = [t.history for t in self._traces if t.visible and len(t.history)]
+        loss_ax = self._axes["loss"]
+        if shown and not self._user_moved(loss_ax, "x"):
+            first = min(h.first_step for h in shown)
+            last = max(h.first_step + len(h) - 1 for h in shown)
+            view = sticky_limits(loss_ax.get_xlim(), first, last, grow=0.3, pad=0.0)
+            if view is not None:
+                self._set_view(loss_ax, "x", view)
+        for panel in PANELS:
+            low, high = extents[panel]
+            ax = self._axes[panel]
+            if low <= high and not self._user_moved(ax, "y"):
+                view = sticky_limits(
+                    ax.get_ylim(), low, high, log=self._log_y[panel], pad=0.05, grow=0.25
+                )
+                if view is not None:
+                    self._set_view(ax, "y", view)
+
+    def _set_view(self, ax: Axes, axis: str, view: tuple[float, float]) -> None:
+        (ax.set_xlim if axis == "x" else ax.set_ylim)(view)
+        ours = self._ours.setdefault((ax, axis), deque(maxlen=64))
+        ours.append(ax.get_xlim() if axis == "x" else ax.get_ylim())
+
+    def _user_moved(self, ax: Axes, axis: str) -> bool:
+        """True after a pan or zoom in ipympl (until Home brings back a view of ours)."""
+        ours = self._ours.get((ax, axis))
+        return bool(ours) and (ax.get_xlim() if axis == "x" else ax.get_ylim()) not in ours
+
+    def _reset_y(self, panel: str) -> None:
+        ax, log = self._axes[panel], self._log_y[panel]
+        self._ours.pop((ax, "y"), None)
+        if log:
+            ax.set_ylim(0.1, 10.0)
+            ax.set_yscale("log", nonpositive="mask")
+        else:
+            ax.set_yscale("linear")
+        self._set_view(ax, "y", (0.1, 10.0) if log else (0.0, 1.0))
+        self._structure += 1
+
+
+def _check_traces(traces: Any) -> list[Trace]:
+    if isinstance(traces, (str, bytes)) or not isinstance(traces, Iterable):
+        raise ValueError(f"traces: got {describe(traces)}; accepted: a sequence of Trace.")
+    traces = list(traces)
+    for index, trace in enumerate(traces):
+        if not isinstance(trace, Trace) or not isinstance(trace.history, History):
+            bad, what = (trace.history, ".history") if isinstance(trace, Trace) else (trace, "")
+            accepted = "a History" if what else "a Trace"
+            raise ValueError(f"traces[{index}]{what}: got {describe(bad)}; accepted: {accepted}.")
+    keys = [trace.key for trace in traces]
+    if len(set(keys)) != len(keys):
+        repeated = sorted({key for key in keys if keys.count(key) > 1})
+        raise ValueError(f"traces: keys {repeated} repeat; accepted: one Trace per key.")
+    return traces

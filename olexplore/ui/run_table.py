@@ -1,0 +1,153 @@
+"""The table of runs side by side: what differs, how far each got, and show/hide/delete."""
+
+from __future__ import annotations
+
+import html
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import ipywidgets as widgets
+
+from olexplore.runs.run import Run
+
+COLUMNS = ("", "run", "differs", "step", "loss", "best", "status", "show", "")
+COLUMN_WIDTHS = "18px 180px minmax(120px, 1fr) 60px 70px 70px 160px 50px 40px"
+
+
+@dataclass
+class Entry:
+    """One run in the comparison, with how it is drawn."""
+
+    key: str
+    run: Run
+    color: str
+    linestyle: str = "-"
+    visible: bool = True
+    current: bool = False
+    cells: dict[str, Any] = field(default_factory=dict)
+
+
+def _number(value: float) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "–"
+    if math.isinf(value):
+        return "inf" if value > 0 else "-inf"
+    return f"{value:.4g}"
+
+
+def differences(run: Run, reference: Run | None) -> str:
+    """The config fields of ``run`` that differ from ``reference``, as short text.
+
+    >>> from olexplore.runs import Config
+    >>> a = Run(Config(problem="quadratic", steps=1))
+    >>> b = Run(Config(problem="quadratic", steps=1, optimizer="SGD", seed=3))
+    >>> differences(b, a)
+    'optimizer=SGD, seed=3'
+    """
+    if reference is None or reference is run:
+        return ""
+    changed = run.config.differences(reference.config)
+    parts = []
+    for name, (mine, _) in changed.items():
+        if isinstance(mine, dict):
+            mine = ", ".join(f"{k}={v}" for k, v in mine.items() if v not in (None, {})) or "{}"
+        parts.append(f"{name}={mine}")
+    return ", ".join(parts)
+
+
+class RunTable:
+    """A grid of runs; ``on_toggle(entry)`` and ``on_delete(entry)`` report the user's clicks."""
+
+    def __init__(
+        self,
+        on_toggle: Callable[[Entry], Any],
+        on_delete: Callable[[Entry], Any],
+    ) -> None:
+        self.on_toggle = on_toggle
+        self.on_delete = on_delete
+        self.entries: list[Entry] = []
+        self.widget = widgets.GridBox(
+            layout=widgets.Layout(
+                grid_template_columns=COLUMN_WIDTHS,
+                grid_gap="2px 8px",
+                align_items="center",
+            )
+        )
+        self.widget.add_class("olexplore-run-table")
+        self._rebuild()
+
+    def set_entries(self, entries: Sequence[Entry]) -> None:
+        """Show exactly these entries (rebuilds the rows only when the set of runs changed)."""
+        if [e.key for e in entries] != [e.key for e in self.entries]:
+            self.entries = list(entries)
+            self._rebuild()
+        else:
+            self.entries = list(entries)
+        self.refresh()
+
+    def _rebuild(self) -> None:
+        header = [widgets.HTML(f"<b>{name}</b>") for name in COLUMNS]
+        children: list[widgets.Widget] = list(header)
+        for entry in self.entries:
+            children.extend(self._row(entry))
+        self.widget.children = children
+
+    def _row(self, entry: Entry) -> list[widgets.Widget]:
+        swatch = widgets.HTML(
+            f'<span style="display:inline-block;width:14px;height:4px;'
+            f'background:{entry.color}"></span>'
+        )
+        show = widgets.Checkbox(
+            value=entry.visible, indent=False, tooltip="Show or hide this run in the plots"
+        )
+        show.layout.width = "40px"
+        delete = widgets.Button(
+            icon="trash", tooltip="Delete this run", layout=widgets.Layout(width="36px")
+        )
+
+        def toggled(change: dict) -> None:
+            entry.visible = bool(change["new"])
+            self.on_toggle(entry)
+
+        show.observe(toggled, names="value")
+        delete.on_click(lambda _: self.on_delete(entry))
+        if entry.current:
+            delete.disabled = True
+            delete.tooltip = "The current run cannot be deleted; reset or keep it first"
+        entry.cells = {
+            name: widgets.HTML() for name in ("run", "differs", "step", "loss", "best", "status")
+        }
+        cells = entry.cells
+        return [
+            swatch,
+            cells["run"],
+            cells["differs"],
+            cells["step"],
+            cells["loss"],
+            cells["best"],
+            cells["status"],
+            show,
+            delete,
+        ]
+
+    def refresh(self) -> None:
+        """Update the numbers of every row in place."""
+        reference = self.entries[0].run if self.entries else None
+        for entry in self.entries:
+            run, cells = entry.run, entry.cells
+            loss = run.history["loss"] if "loss" in run.history else []
+            finite = [v for v in loss if math.isfinite(v)]
+            name = html.escape(run.label) + (" <i>(current)</i>" if entry.current else "")
+            cells["run"].value = name
+            cells["differs"].value = html.escape(differences(run, reference))
+            cells["step"].value = str(run.step)
+            cells["loss"].value = _number(float(loss[-1]) if len(loss) else float("nan"))
+            cells["best"].value = _number(min(finite) if finite else float("nan"))
+            status = html.escape(run.status)
+            if run.reason:
+                status = f'<span title="{html.escape(run.reason)}">{status} ⓘ</span>'
+            if run.status == "diverged":
+                status = f'<span style="color:#D55E00">{status}</span>'
+            cells["status"].value = status

@@ -1,0 +1,139 @@
+"""Training in the background of a notebook without threads: chunks on the kernel's event loop.
+
+ipykernel 7 broke sending display updates from background threads, and JupyterLab may deliver
+widget callbacks on a subshell thread. So the :class:`Trainer` captures the kernel's asyncio
+loop once; every request (play, pause, step) is handed to that loop with
+``call_soon_threadsafe``, and one asyncio task advances the run in chunks of about 50 ms,
+yielding between chunks so the kernel keeps answering (a click on Pause lands between two
+chunks). The figure is refreshed after each chunk, throttled by the figure itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Callable
+from typing import Any
+
+from olexplore.runs.run import Run
+
+#: Pause between chunks: long enough for the kernel to handle a click, short for throughput.
+YIELD_SECONDS = 0.002
+
+
+class Trainer:
+    """Advances one run at a time on an event loop.
+
+    ``on_chunk(run)`` is called on the loop after every chunk (refresh the status and the
+    figure); ``on_end(run)`` once when the run stops advancing (finished, paused, stopped,
+    diverged or failed). Without a running loop (a script, a test) use :meth:`run_blocking`.
+
+    >>> from olexplore.runs import Config
+    >>> trainer = Trainer(on_chunk=lambda run: None, on_end=lambda run: None)
+    >>> run = Run(Config(problem="quadratic", optimizer="SGD", learning_rate=0.1, steps=20))
+    >>> trainer.run_blocking(run).status
+    'finished'
+    """
+
+    def __init__(
+        self,
+        on_chunk: Callable[[Run], Any],
+        on_end: Callable[[Run], Any],
+        loop: asyncio.AbstractEventLoop | None = None,
+    ) -> None:
+        self.on_chunk = on_chunk
+        self.on_end = on_end
+        self.loop = loop if loop is not None else _kernel_loop()
+        self.run: Run | None = None
+        self._task: asyncio.Task | None = None
+        self._pause_requested = False
+        self.pause_requested_at: float | None = None
+        self.last_pause_latency: float | None = None
+
+    @property
+    def playing(self) -> bool:
+        """True while the training task is alive."""
+        return self._task is not None and not self._task.done()
+
+    # ----------------------------------------------------------------- requests
+    def play(self, run: Run, steps: int | None = None) -> None:
+        """Start (or resume) advancing ``run`` on the loop; ``steps`` limits how many."""
+        self._call(self._start, run, steps)
+
+    def pause(self) -> None:
+        """Ask the training task to stop after the chunk in progress."""
+        self.pause_requested_at = time.perf_counter()
+        self._pause_requested = True
+
+    def _call(self, function: Callable[..., Any], *args: Any) -> None:
+        if self.loop is None:
+            raise RuntimeError(
+                "no event loop to train on: in a script or a test use run_blocking(run) or "
+                "Explorer.run(steps)"
+            )
+        self.loop.call_soon_threadsafe(function, *args)
+
+    def _start(self, run: Run, steps: int | None) -> None:
+        if self.playing and self.run is run:
+            return
+        self.cancel()
+        self.run = run
+        self._pause_requested = False
+        run.resume()
+        self._task = self.loop.create_task(self._train(run, steps))
+
+    def cancel(self) -> None:
+        """Stop the training task now (used before a reset); the run keeps its history."""
+        if self._task is not None and not self._task.done():
+            self._task.cancel()
+        self._task = None
+
+    async def _train(self, run: Run, steps: int | None) -> None:
+        target = None if steps is None else run.step + steps
+        try:
+            while not run.done and run.status != "paused" and not self._pause_requested:
+                if target is not None and run.step >= target:
+                    break
+                run.advance(None if target is None else target - run.step)
+                self.on_chunk(run)
+                await asyncio.sleep(YIELD_SECONDS)
+        except asyncio.CancelledError:
+            raise
+        finally:
+            if self._pause_requested:
+                run.pause()
+                if self.pause_requested_at is not None:
+                    self.last_pause_latency = time.perf_counter() - self.pause_requested_at
+            self._pause_requested = False
+            with contextlib.suppress(Exception):
+                self.on_end(run)
+
+    # ----------------------------------------------------------------- headless
+    def run_blocking(self, run: Run, steps: int | None = None) -> Run:
+        """Advance ``run`` here and now (no loop), calling the same callbacks."""
+        self.run = run
+        run.resume()
+        target = None if steps is None else run.step + steps
+        while not run.done and run.status != "paused":
+            if target is not None and run.step >= target:
+                break
+            run.advance(None if target is None else target - run.step)
+            self.on_chunk(run)
+        self.on_end(run)
+        return run
+
+
+def _kernel_loop() -> asyncio.AbstractEventLoop | None:
+    """The loop of the running IPython kernel (or the running loop), else ``None``."""
+    with contextlib.suppress(RuntimeError):
+        return asyncio.get_running_loop()
+    try:
+        from IPython import get_ipython  # noqa: PLC0415 - optional at run time
+
+        shell = get_ipython()
+    except ImportError:
+        shell = None
+    kernel = getattr(shell, "kernel", None)
+    loop = getattr(getattr(kernel, "io_loop", None), "asyncio_loop", None)
+    return loop
