@@ -11,6 +11,16 @@ redraws must be <= 60 ms. The same is measured with the contour panel of a 2-D p
 point of the same data into three fresh axes and draws and encodes it once; and the cost of an
 ``update`` that the frame budget turns down (what training pays between frames).
 
+Part 2, training throughput with the live figure (gated): one Rosenbrock run advanced headless
+(``Run.advance`` alone) against one advanced by the explorer (``advance`` plus the explorer's
+per-chunk refresh: status, run table and the throttled figure), alternating rounds of about a
+second; the median ratio of steps/s must be >= 0.85 while the figure draws at least 4 times a
+second. Rosenbrock is the hardest case: its steps are the cheapest, so drawing weighs most.
+
+Part 3, Pause latency (gated): the explorer trains on an asyncio loop as in a kernel; after a
+random 0.2-0.5 s, ``pause()`` is called, and the time until the training task has stopped is
+measured; the median over 10 pauses must be <= 200 ms.
+
 Timings are wall-clock on a shared machine: compare them within one run of this script.
 Exits 1 when a gated figure misses its target.
 """
@@ -21,6 +31,7 @@ import argparse
 import statistics
 import sys
 import time
+from typing import Any
 
 import ipywidgets
 import numpy as np
@@ -36,6 +47,7 @@ RUNS, STEPS, GROWTH = 10, 10_000, 100
 SMOOTHING = 0.6
 CLIP = 1.0
 TARGETS_MS = {"redraw": 60.0, "redraw_contour": 60.0}
+THROUGHPUT_TARGET, DRAWS_PER_SECOND_TARGET, PAUSE_TARGET_MS = 0.85, 4.0, 200.0
 
 
 # ----------------------------------------------------------------------------- data
@@ -156,6 +168,86 @@ def measure_naive(runs: int = RUNS, steps: int = STEPS, repeats: int = 3) -> flo
     return statistics.median(times)
 
 
+# ----------------------------------------------------------------------------- training
+def _explorer(steps: int = 10_000_000) -> Any:
+    from olexplore.runs import Config
+    from olexplore.ui.explorer import Explorer
+
+    config = Config(problem="rosenbrock", optimizer="Adam", learning_rate=0.001, steps=steps)
+    return Explorer(config, backend="png")
+
+
+def measure_throughput(rounds: int = 7, seconds: float = 1.0) -> dict:
+    """Median ratio of steps/s with the explorer's refresh to steps/s headless, and draws/s."""
+    from olexplore.runs import Config, Run
+
+    headless = Run(
+        Config(problem="rosenbrock", optimizer="Adam", learning_rate=0.001, steps=10_000_000)
+    )
+    explorer = _explorer()
+    shown = explorer.current
+    draws = []
+    original_draw = explorer.figure.draw
+
+    def counting_draw() -> float:
+        draws.append(time.perf_counter())
+        return original_draw()
+
+    explorer.figure.draw = counting_draw
+
+    def advance(run: Any, refresh: Any, budget: float) -> tuple[int, float]:
+        start, steps = time.perf_counter(), run.step
+        while time.perf_counter() - start < budget:
+            run.advance()
+            refresh(run)
+        return run.step - steps, time.perf_counter() - start
+
+    advance(headless, lambda run: None, 0.5)  # warm up: tracing and chunk sizing
+    advance(shown, explorer._on_chunk, 0.5)
+    ratios, rates = [], []
+    for index in range(rounds):
+        order = [("headless", headless), ("shown", shown)]
+        if index % 2:
+            order.reverse()
+        speed = {}
+        for name, run in order:
+            begun = len(draws)
+            refresh = explorer._on_chunk if name == "shown" else (lambda run: None)
+            steps, elapsed = advance(run, refresh, seconds)
+            speed[name] = steps / elapsed
+            if name == "shown":
+                rates.append((len(draws) - begun) / elapsed)
+        ratios.append(speed["shown"] / speed["headless"])
+    return {
+        "ratio": statistics.median(ratios),
+        "draws_per_second": statistics.median(rates),
+        "headless_steps_per_second": speed["headless"],
+        "shown_steps_per_second": speed["shown"],
+    }
+
+
+def measure_pause_latency(pauses: int = 10, seed: int = 0) -> dict:
+    """Median and maximum time from ``pause()`` to the end of the training task, in ms."""
+    import asyncio
+
+    rng = np.random.default_rng(seed)
+
+    async def scenario() -> list[float]:
+        explorer = _explorer()
+        latencies = []
+        for _ in range(pauses):
+            explorer.play()
+            await asyncio.sleep(float(rng.uniform(0.2, 0.5)))
+            explorer.pause()
+            while explorer.trainer.playing:
+                await asyncio.sleep(0.001)
+            latencies.append(1e3 * explorer.trainer.last_pause_latency)
+        return latencies
+
+    latencies = asyncio.run(scenario())
+    return {"median": statistics.median(latencies), "max": max(latencies)}
+
+
 # ----------------------------------------------------------------------------- report
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -188,6 +280,28 @@ def main(argv: list[str] | None = None) -> int:
     print(f"ref naive_plot_{size}_ms: {naive:.1f} (plot() of every point; {ratio:.1f}x the redraw)")
     skipped = measure_skipped_update(args.runs, args.steps)
     print(f"ref skipped_update_{size}_us: {skipped:.0f} (update() within the frame budget)")
+
+    throughput = measure_throughput()
+    print(
+        f"throughput_with_live_figure / headless: {throughput['ratio']:.3f} "
+        f"(target >= {THROUGHPUT_TARGET}); figure draws per second: "
+        f"{throughput['draws_per_second']:.1f} (target >= {DRAWS_PER_SECOND_TARGET:g})"
+    )
+    print(
+        f"  steps/s headless {throughput['headless_steps_per_second']:,.0f}, with the figure "
+        f"{throughput['shown_steps_per_second']:,.0f} (last round)"
+    )
+    if throughput["ratio"] < THROUGHPUT_TARGET:
+        failed.append("throughput")
+    if throughput["draws_per_second"] < DRAWS_PER_SECOND_TARGET:
+        failed.append("draws_per_second")
+    pause = measure_pause_latency()
+    print(
+        f"pause_latency_ms: median {pause['median']:.0f}, max {pause['max']:.0f} "
+        f"(target: median <= {PAUSE_TARGET_MS:g})"
+    )
+    if pause["median"] > PAUSE_TARGET_MS:
+        failed.append("pause_latency")
 
     if failed:
         print(f"below target: {', '.join(failed)}", file=sys.stderr)

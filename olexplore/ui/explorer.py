@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import html
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,9 @@ from olexplore.ui.live_figure import LiveFigure, Trace
 from olexplore.ui.presets import PRESETS
 from olexplore.ui.run_table import Entry, RunTable
 from olexplore.ui.trainer import Trainer
+
+#: Seconds between refreshes of the status line and run table while training.
+TEXT_INTERVAL = 0.25
 
 
 def _guarded(method: Callable[..., Any]) -> Callable[..., Any]:
@@ -78,6 +82,7 @@ class Explorer:
         self.current: Run | None = None
         self._queue: list[Run] = []
         self._styles_used = 0
+        self._text_refreshed = 0.0
         self._build_buttons()
         self.message = widgets.HTML()
         self.status = widgets.HTML()
@@ -390,8 +395,12 @@ class Explorer:
         ]
 
     def _refresh(self, force: bool = False) -> None:
+        drew = self.figure.update(self._traces(), force=force)
+        now = time.perf_counter()
+        if not (force or drew or now - self._text_refreshed > TEXT_INTERVAL):
+            return  # text follows the figure's frame rate: no per-chunk widget traffic
+        self._text_refreshed = now
         self.table.set_entries(self.entries)
-        self.figure.update(self._traces(), force=force)
         run = self.current
         if run is None:
             self.status.value = ""

@@ -359,7 +359,7 @@ class LiveFigure:
         if shown and not self._user_moved(loss_ax, "x"):
             first = min(h.first_step for h in shown)
             last = max(h.first_step + len(h) - 1 for h in shown)
-            view = sticky_limits(loss_ax.get_xlim(), first, last, grow=0.3, pad=0.0)
+            view = sticky_limits(loss_ax.get_xlim(), first, last, grow=1.0, pad=0.0)
             if view is not None:
                 self._set_view(loss_ax, "x", view)
         for panel in PANELS:
@@ -367,7 +367,7 @@ class LiveFigure:
             ax = self._axes[panel]
             if low <= high and not self._user_moved(ax, "y"):
                 view = sticky_limits(
-                    ax.get_ylim(), low, high, log=self._log_y[panel], pad=0.05, grow=0.25
+                    ax.get_ylim(), low, high, log=self._log_y[panel], pad=0.05, grow=1.0
                 )
                 if view is not None:
                     self._set_view(ax, "y", view)

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import ipywidgets as widgets
+import numpy as np
 
 from olexplore.runs.run import Run
 
@@ -137,14 +138,14 @@ class RunTable:
         reference = self.entries[0].run if self.entries else None
         for entry in self.entries:
             run, cells = entry.run, entry.cells
-            loss = run.history["loss"] if "loss" in run.history else []
-            finite = [v for v in loss if math.isfinite(v)]
+            loss = run.history["loss"] if "loss" in run.history else np.empty(0)
+            finite = loss[np.isfinite(loss)]
             name = html.escape(run.label) + (" <i>(current)</i>" if entry.current else "")
             cells["run"].value = name
             cells["differs"].value = html.escape(differences(run, reference))
             cells["step"].value = str(run.step)
             cells["loss"].value = _number(float(loss[-1]) if len(loss) else float("nan"))
-            cells["best"].value = _number(min(finite) if finite else float("nan"))
+            cells["best"].value = _number(float(finite.min()) if len(finite) else float("nan"))
             status = html.escape(run.status)
             if run.reason:
                 status = f'<span title="{html.escape(run.reason)}">{status} ⓘ</span>'
