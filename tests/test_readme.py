@@ -17,6 +17,8 @@ def test_readme_has_examples():
 def test_readme_example_runs(index):
     namespace = {}
     exec(compile(BLOCKS[index], f"README.md block {index}", "exec"), namespace)  # noqa: S102
-    if "history" in namespace:
+    if "train" in namespace and "history" in namespace:
         assert len(namespace["history"]["loss"]) == 100
         assert set(namespace["train"].metrics) >= {"loss", "learning_rate", "global_norm"}
+    if "explorer" in namespace:
+        assert namespace["explorer"].current.status == "finished"
