@@ -43,7 +43,8 @@ $(STAMP): pyproject.toml
 venv: $(STAMP)
 
 lab: $(STAMP)
-	$(BIN)/jupyter lab --notebook-dir=notebooks $(ALLOW_ROOT) $(LAB_ARGS)
+	$(BIN)/jupyter lab --notebook-dir=notebooks --LabApp.default_url=/lab/tree/explorer.ipynb \
+		$(ALLOW_ROOT) $(LAB_ARGS)
 
 # Notebooks run with nbval (cells marked NBVAL_CHECK_OUTPUT are compared) and fewer steps.
 test: $(STAMP) lint
