@@ -149,6 +149,35 @@ class Explorer:
             layout=widgets.Layout(width="260px"),
         )
         self.preset.observe(lambda change: self.apply_preset(change["new"]), names="value")
+        self.log_y = {
+            panel: widgets.Checkbox(
+                value=self.figure.log_y[panel],
+                description=f"log {label}",
+                indent=False,
+                tooltip=f"Logarithmic y axis for the {label} panel",
+                layout=widgets.Layout(width="auto"),
+            )
+            for panel, label in (
+                ("loss", "loss"),
+                ("learning_rate", "learning rate"),
+                ("global_norm", "gradient norm"),
+            )
+        }
+        for panel, box in self.log_y.items():
+            box.observe(
+                lambda change, panel=panel: self._set_log_y(panel, change["new"]), names="value"
+            )
+        self.smoothing = widgets.FloatSlider(
+            value=self.figure.smoothing,
+            min=0.0,
+            max=0.99,
+            step=0.01,
+            description="smoothing",
+            tooltip="Exponential moving average of the loss, debiased as in TensorBoard "
+            "(0: raw values)",
+            continuous_update=False,
+        )
+        self.smoothing.observe(lambda change: self._set_smoothing(change["new"]), names="value")
 
     def _layout(self) -> widgets.Widget:
         player = widgets.HBox(
@@ -167,11 +196,13 @@ class Explorer:
         code_box = widgets.Accordion(children=[self.code, self.config_json])
         code_box.set_title(0, "optimize_loss code")
         code_box.set_title(1, "settings (JSON)")
+        view = widgets.HBox([*self.log_y.values(), self.smoothing])
         main = widgets.VBox(
             [
                 player,
                 self.status,
                 self.message,
+                view,
                 self.figure.widget,
                 self.table.widget,
                 tools,
@@ -367,6 +398,20 @@ class Explorer:
         self._refresh(force=True)
         if run is not self.current and run.status != "paused":
             self._play_next()
+
+    @_guarded
+    def _set_log_y(self, panel: str, on: bool) -> None:
+        self.figure.set_log_y(panel, on)
+
+    @_guarded
+    def _set_smoothing(self, weight: float) -> None:
+        self.figure.set_smoothing(weight)
+
+    def __getattr__(self, name: str) -> Any:
+        # Every control of the panel is reachable on the explorer too (explorer.learning_rate).
+        if name != "panel" and "panel" in self.__dict__ and hasattr(self.panel, name):
+            return getattr(self.panel, name)
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
     @_guarded
     def _on_toggle(self, entry: Entry) -> None:

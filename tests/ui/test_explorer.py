@@ -142,3 +142,15 @@ def test_play_and_pause_on_an_event_loop():
     assert explorer.current.step == paused_at
     assert explorer.current.status == "paused"
     assert explorer.trainer.last_pause_latency is not None
+
+
+def test_view_controls_and_panel_attributes(explorer):
+    explorer.run()
+    explorer.log_y["learning_rate"].value = True
+    assert explorer.figure.log_y["learning_rate"] is True
+    assert explorer.figure.axes["learning_rate"].get_yscale() == "log"
+    explorer.smoothing.value = 0.5
+    assert explorer.figure.smoothing == 0.5
+    assert explorer.learning_rate is explorer.panel.learning_rate
+    with pytest.raises(AttributeError, match="no_such_control"):
+        explorer.no_such_control  # noqa: B018
