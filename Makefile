@@ -49,7 +49,7 @@ lab: $(STAMP)
 # Notebooks run with nbval (cells marked NBVAL_CHECK_OUTPUT are compared) and fewer steps.
 test: $(STAMP) lint
 	$(TEST_ENV) OLEXPLORE_QUICK=1 MPLBACKEND=Agg $(BIN)/python -m pytest --doctest-modules \
-		--nbval-lax $(TEST_PATHS) $(PYTEST_ARGS)
+		--nbval-lax --nbval-sanitize-with notebooks/nbval_sanitize.cfg $(TEST_PATHS) $(PYTEST_ARGS)
 
 # Re-executes every notebook in place (full step counts), so they read well on GitHub.
 notebooks: $(STAMP)
