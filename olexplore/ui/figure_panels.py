@@ -534,7 +534,18 @@ LockedAggCanvas = _locked(FigureCanvasAgg)
 def _locked_ipympl_canvas() -> type:
     from ipympl.backend_nbagg import Canvas
 
-    return _locked(Canvas)
+    class DataUrlCanvas(_locked(Canvas)):
+        """ipympl 0.10 stores the last frame (``_data_url``, shown until the browser side
+        starts) as bare base64, but its front end uses it as an image URL: without the
+        ``data:`` prefix the browser requests it from the server and the canvas never renders."""
+
+        def send_binary(self, data: Any) -> None:
+            super().send_binary(data)
+            url = self._data_url
+            if isinstance(url, str) and url and not url.startswith("data:"):
+                self._data_url = "data:image/png;base64," + url
+
+    return DataUrlCanvas
 
 
 def attach_canvas(figure: Figure, backend: str, lock: Any) -> Any:

@@ -482,3 +482,23 @@ def test_arguments_are_checked():
         live.update([Trace("a", "a", [1, 2], "k")])
     with pytest.raises(ValueError, match="text: got 3"):
         live.mark(3)
+
+
+def test_ipympl_last_frame_is_a_data_url():
+    """ipympl 0.10 keeps bare base64 there, which its front end requests as a relative URL."""
+    import numpy as np
+
+    from olexplore.runs.history import History
+    from olexplore.ui.live_figure import LiveFigure, Trace
+
+    figure = LiveFigure(backend="ipympl")
+    history = History()
+    history.extend(
+        {
+            "loss": np.linspace(2, 1, 50),
+            "learning_rate": np.full(50, 0.1),
+            "global_norm": np.linspace(3, 1, 50),
+        }
+    )
+    figure.update([Trace("a", "a", history, "#0072B2")], force=True)
+    assert figure.widget._data_url.startswith("data:image/png;base64,iVBORw0KGgo")
