@@ -10,7 +10,8 @@ one-device training on the same batch (Keras 3's ``global_clipnorm`` clips each 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from olexplore._tensorflow import tf
@@ -74,13 +75,32 @@ def distributed_gradients(
         weighted = [None if g is None else _scale(g, share) for g in gradients]
         return loss * tf.cast(share, loss.dtype), weighted
 
-    loss, gradients = strategy.run(replica_step, args=(distributed,))
+    with _keras_losses_unscaled():
+        loss, gradients = strategy.run(replica_step, args=(distributed,))
     total_loss = strategy.reduce(tf.distribute.ReduceOp.SUM, loss, axis=None)
     summed = [
         None if g is None else strategy.reduce(tf.distribute.ReduceOp.SUM, g, axis=None)
         for g in gradients
     ]
     return total_loss, summed
+
+
+@contextlib.contextmanager
+def _keras_losses_unscaled() -> Iterator[None]:
+    """Keras 3 loss objects divide their mean by the replica count under a strategy (its own
+    trainer sums the replicas' losses); here each replica's mean is weighted by its share of the
+    batch instead, so that scaling is switched off while the replicas' losses are traced."""
+    try:
+        from keras.src.losses import loss as keras_loss  # noqa: PLC0415
+    except ImportError:  # pragma: no cover - Keras 3 comes with TensorFlow 2.21
+        yield
+        return
+    original = keras_loss.scale_loss_for_distribution
+    keras_loss.scale_loss_for_distribution = lambda value: value
+    try:
+        yield
+    finally:
+        keras_loss.scale_loss_for_distribution = original
 
 
 def _scale(gradient: Any, share: Any) -> Any:

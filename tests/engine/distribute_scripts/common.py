@@ -69,13 +69,23 @@ class Model:
         w = self.weights
         return tf.tanh(x @ w["hidden/kernel"] + w["hidden/bias"]) @ w["out/kernel"] + w["out/bias"]
 
-    def loss(self, x: tf.Tensor, y: tf.Tensor) -> tf.Tensor:
+    def _count(self, x: tf.Tensor) -> None:
         if tf.inside_function():  # not the eager call that discovers the variables
             context = tf.distribute.get_replica_context()
             replica = 0 if context is None else context.replica_id_in_sync_group
             size = tf.shape(x, out_type=tf.int64)[0]
             self.seen.assign_add(tf.one_hot(replica, self.replicas, dtype=tf.int64) * size)
+
+    def loss(self, x: tf.Tensor, y: tf.Tensor) -> tf.Tensor:
+        self._count(x)
         return tf.reduce_mean(tf.square(self.predict(x) - y))
+
+    def keras_loss(self, x: tf.Tensor, y: tf.Tensor) -> tf.Tensor:
+        """The same loss through a Keras 3 loss object (which scales itself under a strategy)."""
+        import keras  # noqa: PLC0415
+
+        self._count(x)
+        return keras.losses.MeanSquaredError()(y, self.predict(x))
 
     def snapshot(self) -> dict[str, list]:
         return {name: variable.numpy().tolist() for name, variable in self.weights.items()}
@@ -95,8 +105,9 @@ def train_optimize_loss(
         model = Model()
         settings = options(model)
         adaptive = settings.pop("adaptive", None)
+        loss = model.keras_loss if settings.pop("keras_loss", False) else model.loss
         global_step = tf.Variable(0, dtype=tf.int64, trainable=False, name="global_step")
-        train = optimize_loss(model.loss, global_step, **settings)
+        train = optimize_loss(loss, global_step, **settings)
     metrics: list[dict[str, float]] = []
     for _ in range(steps):
         train(x, y)

@@ -93,7 +93,12 @@ def _adaptive(callable_wrapper: bool) -> Any:
     return options
 
 
+def _sgd_keras_loss(model: Model) -> dict[str, Any]:
+    return dict(learning_rate=0.1, optimizer="SGD", clip_gradients=CLIP, keras_loss=True)
+
+
 OPTIMIZE_LOSS = {
+    "sgd_keras_loss_object": (_sgd_keras_loss, STEPS, 0),
     "sgd_clip_multipliers": (_sgd_clip_multipliers, STEPS, 0),
     "adam_noise_clip": (_adam_noise_clip, STEPS, 0),
     "nadam_multipliers_clip": (_nadam_multipliers_clip, STEPS, 0),
