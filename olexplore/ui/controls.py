@@ -454,8 +454,10 @@ class ControlPanel:
 
     def _layout_multipliers(self) -> None:
         rows = [*self.multipliers.values()] or [self.names_hint]
-        patterns = [w.HBox(row) for row in self.patterns]
-        self.multipliers_box.children = [*rows, *patterns, self.add_pattern]
+        for box in getattr(self, "_pattern_boxes", []):
+            box.close()  # a box left open holds closed rows: Voila cannot read its state
+        self._pattern_boxes = [w.HBox(row) for row in self.patterns]
+        self.multipliers_box.children = [*rows, *self._pattern_boxes, self.add_pattern]
 
     def _decay_controls(self, name: str) -> dict[str, w.Widget]:
         controls = {}
@@ -525,6 +527,12 @@ class ControlPanel:
     def _on_slider(self, change: dict) -> None:
         if self._quiet:
             return
+        current = self.learning_rate_text.value
+        if current > 0 and math.isfinite(current):
+            step = self.learning_rate.step
+            snapped = round(math.log10(current) / step) * step
+            if abs(math.log10(change["new"]) - snapped) < 1e-9:
+                return  # the browser snapped our value to the slider's grid: not a user's move
         with self._quietly():
             self.learning_rate_text.value = float(f"{change['new']:.3g}")
         self._edited("learning_rate")

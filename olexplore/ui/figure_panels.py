@@ -10,6 +10,7 @@ new pieces of each line, however long the history gets.
 
 from __future__ import annotations
 
+import base64
 import functools
 import importlib.util
 import itertools
@@ -540,10 +541,14 @@ def _locked_ipympl_canvas() -> type:
         ``data:`` prefix the browser requests it from the server and the canvas never renders."""
 
         def send_binary(self, data: Any) -> None:
-            super().send_binary(data)
-            url = self._data_url
-            if isinstance(url, str) and url and not url.startswith("data:"):
-                self._data_url = "data:image/png;base64," + url
+            # ipympl 0.10 (before the front end's "initialized") also sends the raw RGBA
+            # buffer in place of the PNG ``data``: the browser's image breaks, its resize
+            # handler throws on drawImage and the canvas stays 0x0 px. Send ``data`` itself.
+            if self.syncing_data_url:
+                rgba = self._last_buff.view(dtype=np.uint8).reshape((*self._last_buff.shape, 4))
+                encoded = base64.b64encode(png_bytes(rgba)).decode("ascii")
+                self._data_url = f"data:image/png;base64,{encoded}"
+            self.send({"data": '{"type": "binary"}'}, buffers=[data])
 
     return DataUrlCanvas
 

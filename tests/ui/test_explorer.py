@@ -1,6 +1,7 @@
 """The explorer, headless: the same objects a person drives in the notebook, driven from Python."""
 
 import asyncio
+import concurrent.futures
 import html
 
 import numpy as np
@@ -137,7 +138,9 @@ def test_play_and_pause_on_an_event_loop():
         await asyncio.sleep(0.3)
         return explorer, paused_at
 
-    explorer, paused_at = asyncio.run(scenario())
+    # A loop of its own in a thread: other tests (Playwright's sync API) may leave one running.
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        explorer, paused_at = pool.submit(asyncio.run, scenario()).result(timeout=120)
     assert paused_at > 0
     assert explorer.current.step == paused_at
     assert explorer.current.status == "paused"

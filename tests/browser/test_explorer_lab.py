@@ -1,0 +1,246 @@
+"""The explorer notebook in JupyterLab, driven in Chromium as a person would: Run All Cells,
+Play, a new learning rate while it plays, Pause, Keep run and a second run.
+
+The tests share one page and run in order (each makes sure of what it needs first: a long
+run, training or not). Screenshots: test-artifacts/browser/lab/.
+"""
+
+import re
+
+import pytest
+
+from tests.browser.helpers import ExplorerView, wait_until
+
+pytestmark = pytest.mark.browser
+
+LONG_RUN = 1_000_000  # steps: the default 500 take well under a second on Rosenbrock
+FIRST_RATE, SECOND_RATE = "0.02", "0.002"  # on the log slider's grid after rounding to 3 digits
+# The line panels (loss, learning rate, global norm) on the canvas: below the title and legend
+# (which show every run's colour), left of the contour panel (whose levels are coloured too).
+LINE_PANELS = (0.0, 0.15, 0.55, 1.0)
+
+
+def menu(page, name, item):
+    """Click ``item`` in JupyterLab's menu ``name``, as a person does."""
+    page.locator(".lm-MenuBar-itemLabel", has_text=re.compile(rf"^{re.escape(name)}$")).click()
+    page.locator(".lm-Menu-itemLabel", has_text=re.compile(rf"^{re.escape(item)}$")).click()
+
+
+@pytest.fixture(scope="module")
+def lab(jupyter_lab, open_page):
+    """The notebook open in JupyterLab after Run → Run All Cells, its explorer shown."""
+    browser = open_page("lab")
+    page = browser.page
+    try:
+        page.goto(f"{jupyter_lab}/lab/tree/explorer.ipynb?reset", timeout=60_000)
+        page.locator(".jp-NotebookPanel").wait_for(timeout=60_000)
+        # the kernel has started and is idle (status bar: "Python 3 (ipykernel) | Idle")
+        page.locator(".jp-StatusBar-Widget", has_text=re.compile(r"\|\s*Idle")).first.wait_for(
+            timeout=60_000
+        )
+        browser.screenshot("opened")
+        # the copy holds the outputs of `make notebooks`: clear them, so that what follows
+        # can only come from this kernel
+        menu(page, "Edit", "Clear Outputs of All Cells")
+        output = page.locator(".jp-OutputArea-output", has_text="closer to the minimum")
+        output.wait_for(state="detached")
+        menu(page, "Run", "Run All Cells")
+        output.wait_for(timeout=120_000)  # the last cell's output: every cell has run
+        explorer = ExplorerView(page)
+        explorer.status.wait_for()
+        browser.screenshot("ran-all-cells")
+    except Exception:
+        browser.screenshot("setup-failed")
+        browser.save_console()
+        page.close()
+        raise
+    try:
+        yield browser, explorer
+    finally:
+        browser.save_console()
+        page.close()
+
+
+def test_run_all_shows_one_explorer_with_the_notebooks_finished_run(lab):
+    """The last cell sets 0.05 and trains 200 steps with explorer.run(): the explorer shows
+    that run, finished, and the settings it was given (nothing changed them since)."""
+    browser, explorer = lab
+    assert explorer.root.count() == 1
+    browser.sleep(1.0)  # let any late widget message arrive
+    seen = {
+        "status": explorer.status_text(),
+        "message": explorer.message_text(),
+        "learning-rate box": explorer.learning_rate.input_value(),
+    }
+    assert (
+        re.search(r"step 200/200\b.*finished", seen["status"])
+        and seen["learning-rate box"] == "0.05"
+        and not re.search(r"applied live|resets the run", seen["message"])
+    ), f"after Run All the explorer shows {seen}"
+
+
+def test_play_advances_the_step_counter_and_redraws_the_canvas(lab):
+    browser, explorer = lab
+    explorer.type_number(explorer.steps, str(LONG_RUN))
+    wait_until(  # a live change ("applied live … steps 200 → 1e+06") or a reset
+        browser.page,
+        lambda: re.search(
+            rf"steps \S+ → {re.escape(f'{LONG_RUN:g}')}|changing steps", explorer.message_text()
+        ),
+        10,
+        lambda: f"the message mentions the new steps (message: {explorer.message_text()!r})",
+    )
+    start = explorer.step()
+    before = explorer.canvas_image()
+    browser.screenshot("before-play")
+
+    explorer.button("Play").click()
+    first = explorer.wait_for_step_above(start)
+    explorer.wait_for_step_above(first)  # and keeps counting
+    assert f"/{LONG_RUN}" in explorer.status_text()
+    browser.screenshot("playing")
+
+    width, height = explorer.canvas_size()
+    assert width > 0 and height > 0, (
+        f"the ipympl canvas is {width}×{height} px: the figure is not visible. Console:\n"
+        + "\n".join(browser.errors()[-10:])
+    )
+    wait_until(
+        browser.page,
+        lambda: explorer.canvas_image() != before,
+        10,
+        "the canvas image changes while training",
+    )
+    browser.screenshot("canvas-redrawn")
+
+
+def test_learning_rate_changes_live_while_playing(lab):
+    browser, explorer = lab
+    explorer.ensure_playing()
+    rows = len(explorer.rows())
+    before = explorer.step()
+
+    explorer.type_number(explorer.learning_rate, FIRST_RATE)
+    message = wait_until(
+        browser.page,
+        lambda: "applied live" in (text := explorer.message_text()) and text,
+        10,
+        lambda: (
+            f"the message says the learning rate was applied live (message: "
+            f"{explorer.message_text()!r})"
+        ),
+    )
+    assert re.search(rf"learning_rate \S+ → {re.escape(FIRST_RATE)}\b", message), message
+    applied_at = int(re.search(r"at step (\d+)", message).group(1))
+    assert applied_at >= before  # the running run took it: no reset to step 0
+
+    steps = [explorer.step()]
+    for _ in range(5):
+        browser.sleep(0.3)
+        steps.append(explorer.step())
+    browser.screenshot("learning-rate-changed")
+    assert steps == sorted(steps) and steps[-1] > applied_at, steps  # never back to 0
+    assert explorer.status_text().rstrip().endswith("running")
+    assert "resets the run" not in explorer.message_text()
+    assert len(explorer.rows()) == rows
+    assert explorer.learning_rate.input_value() == FIRST_RATE  # as typed, not re-rounded
+
+
+def test_pause_stops_the_step_counter_quickly(lab):
+    browser, explorer = lab
+    explorer.ensure_playing()
+    explorer.watch_status()
+    explorer.wait_for_step_above(explorer.step())
+
+    explorer.button("Pause").click()
+    wait_until(
+        browser.page,
+        lambda: explorer.status_text().rstrip().endswith("paused"),
+        10,
+        lambda: f"the status says paused (status: {explorer.status_text()!r})",
+    )
+    first = explorer.step()
+    browser.sleep(1.0)
+    assert explorer.step() == first, "the step counter still moves after Pause"
+    browser.screenshot("paused")
+
+    latency, shown = explorer.pause_latency()
+    print(
+        f"\nJupyterLab pause latency: last step increase {latency * 1000:.0f} ms after the "
+        f"click, 'paused' shown after {shown * 1000:.0f} ms"
+    )
+    assert latency < 5.0
+
+
+def test_keep_run_then_play_draws_both_runs(lab):
+    browser, explorer = lab
+    if explorer.step() == 0:
+        explorer.ensure_playing()
+    if not explorer.status_text().rstrip().endswith("paused"):
+        explorer.button("Pause").click()
+    kept_steps = wait_until(
+        browser.page,
+        lambda: explorer.status_text().rstrip().endswith("paused") and explorer.step(),
+        10,
+        "the first run is paused",
+    )
+
+    explorer.button("Keep run").click()
+    wait_until(
+        browser.page,
+        lambda: len(explorer.rows()) == 2,
+        10,
+        lambda: f"the run table shows two runs (rows: {explorer.rows()})",
+    )
+    assert "kept" in explorer.message_text()
+    kept, current = explorer.rows()
+    assert int(kept["step"]) == kept_steps and "(current)" in current["run"]
+    assert explorer.step() == 0
+
+    explorer.type_number(explorer.learning_rate, SECOND_RATE)  # a second run that differs
+    wait_until(
+        browser.page,
+        lambda: f"→ {SECOND_RATE}" in explorer.message_text(),
+        10,
+        lambda: f"the new learning rate is taken (message: {explorer.message_text()!r})",
+    )
+    colours = explorer.run_colours()
+    assert len(colours) == 2 and colours[0] != colours[1], colours
+    before = explorer.canvas_image()
+    pixels_before = explorer.colour_pixels(colours, LINE_PANELS)
+    assert pixels_before[0] > 200, f"the kept run {colours[0]} is not drawn: {pixels_before}"
+    browser.screenshot("kept-first-run")
+
+    explorer.button("Play").click()
+    explorer.wait_for_step_above(2_000)
+    kept, current = explorer.rows()
+    assert int(kept["step"]) == kept_steps, "the kept run must not train on"
+    assert f"learning_rate={SECOND_RATE}" in current["differs"], current
+    assert explorer.canvas_image() != before, "the canvas did not change for the second run"
+    pixels = wait_until(
+        browser.page,
+        lambda: (
+            (p := explorer.colour_pixels(colours, LINE_PANELS))[1] > max(200, 3 * pixels_before[1])
+            and p
+        ),
+        10,
+        lambda: (
+            f"the second run's colour {colours[1]} is drawn (pixels of each run's colour: "
+            f"{explorer.colour_pixels(colours, LINE_PANELS)}, before Play: {pixels_before})"
+        ),
+    )
+    browser.screenshot("two-runs")
+    print(
+        f"\npixels of the runs' colours {colours} in the line panels: {pixels_before} "
+        f"before Play, {pixels} after"
+    )
+    assert pixels[0] > 200, f"the kept run's trace {colours[0]} is gone: {pixels}"
+
+    explorer.button("Pause").click()
+    wait_until(
+        browser.page,
+        lambda: explorer.status_text().rstrip().endswith("paused"),
+        10,
+        "the second run is paused",
+    )
+    browser.screenshot("end")
