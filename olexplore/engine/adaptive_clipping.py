@@ -146,7 +146,7 @@ def adaptive_clipping_fn(
 
     >>> clip = adaptive_clipping_fn(decay=0.5)
     >>> pairs = [(tf.constant([3.0, 4.0]), None)]
-    >>> first = clip(pairs)  # the first norm seeds the averages: mean = log(5)
+    >>> first = clip(pairs)  # no global_step: mean moves from 0 by (1 - decay) * log(5)
     >>> round(float(clip.mean.numpy()), 4)
     0.8047
     """
