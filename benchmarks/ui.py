@@ -40,7 +40,7 @@ from matplotlib.figure import Figure
 
 from olexplore.problems import get_problem
 from olexplore.runs.history import History
-from olexplore.ui.figure_panels import png_bytes, show_png
+from olexplore.ui.canvas import png_bytes, show_png
 from olexplore.ui.live_figure import LiveFigure, Trace
 
 RUNS, STEPS, GROWTH = 10, 10_000, 100

@@ -1,7 +1,7 @@
 """The machinery of the live figure (:mod:`olexplore.ui.live_figure`): a run's artists and the
 caches that feed them, incremental smoothing and decimation of growing series, "sticky" axis
-limits, where the panels go, drawing a frame in layers, and the canvases (ipympl, or Agg encoded
-to PNG) whose draws take the figure's lock.
+limits, where the panels go, and drawing a frame in layers (the canvases are in
+:mod:`olexplore.ui.canvas`).
 
 A live history only ever grows at its end, so everything here is incremental: smoothing and the
 min/max envelope are computed once for the points already seen, and a frame redraws only the
@@ -10,33 +10,21 @@ new pieces of each line, however long the history gets.
 
 from __future__ import annotations
 
-import base64
-import functools
-import importlib.util
 import itertools
 import math
-import struct
-import threading
-import warnings
-import zlib
 from dataclasses import astuple
 from typing import Any
 
-import ipywidgets
 import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
-from olexplore.engine.validation import describe
 from olexplore.problems.base import Surface
 from olexplore.runs.aggregate import check_weight, ema
 from olexplore.runs.history import History
 from olexplore.ui.decimate import min_max_envelope
 
-BACKENDS = ("auto", "ipympl", "png")
-_FIGURE_NUMBERS = itertools.count(1)
 _GENERATIONS = itertools.count()
 
 
@@ -478,124 +466,3 @@ def draw_part(line: Line2D, start: int, stop: int | None) -> None:
         line.axes.draw_artist(line)
     finally:
         line.set_data(x, y)
-
-
-# --------------------------------------------------------------------- canvases
-def in_kernel() -> bool:
-    """True inside a Jupyter kernel (where an ipympl canvas can reach a browser)."""
-    try:
-        from IPython import get_ipython
-    except ImportError:
-        return False
-    shell = get_ipython()
-    return shell is not None and getattr(shell, "kernel", None) is not None
-
-
-def resolve_backend(backend: Any) -> str:
-    """``"ipympl"`` or ``"png"`` for a ``backend`` argument of :class:`LiveFigure`.
-
-    >>> resolve_backend("auto")  # no kernel here
-    'png'
-    """
-    if backend not in BACKENDS:
-        raise ValueError(f"backend: got {describe(backend)}; accepted: one of {BACKENDS}.")
-    available = importlib.util.find_spec("ipympl") is not None
-    if backend == "auto":
-        return "ipympl" if available and in_kernel() else "png"
-    if backend == "ipympl" and not available:
-        raise ValueError(
-            "backend: got 'ipympl', which is not installed; accepted: 'png', 'auto', or "
-            "`pip install ipympl` first."
-        )
-    return backend
-
-
-def _locked(canvas_class: type) -> type:
-    class Locked(canvas_class):
-        """A canvas whose own draws (ipympl: resize, zoom, download; savefig) take the lock."""
-
-        _draw_lock = threading.RLock()
-
-        def draw(self) -> None:
-            with self._draw_lock:
-                super().draw()
-
-        def print_figure(self, *args: Any, **kwargs: Any) -> Any:
-            with self._draw_lock:
-                return super().print_figure(*args, **kwargs)
-
-    Locked.__name__ = Locked.__qualname__ = f"Locked{canvas_class.__name__}"
-    return Locked
-
-
-LockedAggCanvas = _locked(FigureCanvasAgg)
-
-
-@functools.cache
-def _locked_ipympl_canvas() -> type:
-    from ipympl.backend_nbagg import Canvas
-
-    class DataUrlCanvas(_locked(Canvas)):
-        """ipympl 0.10 stores the last frame (``_data_url``, shown until the browser side
-        starts) as bare base64, but its front end uses it as an image URL: without the
-        ``data:`` prefix the browser requests it from the server and the canvas never renders."""
-
-        def send_binary(self, data: Any) -> None:
-            # ipympl 0.10 (before the front end's "initialized") also sends the raw RGBA
-            # buffer in place of the PNG ``data``: the browser's image breaks, its resize
-            # handler throws on drawImage and the canvas stays 0x0 px. Send ``data`` itself.
-            if self.syncing_data_url:
-                rgba = self._last_buff.view(dtype=np.uint8).reshape((*self._last_buff.shape, 4))
-                encoded = base64.b64encode(png_bytes(rgba)).decode("ascii")
-                self._data_url = f"data:image/png;base64,{encoded}"
-            self.send({"data": '{"type": "binary"}'}, buffers=[data])
-
-    return DataUrlCanvas
-
-
-def attach_canvas(figure: Figure, backend: str, lock: Any) -> Any:
-    """Give ``figure`` a canvas whose draws take ``lock``; return the widget that shows it: the
-    ipympl canvas itself (made under ``plt.ioff()``, so it shows only where it is placed), or an
-    ``ipywidgets.Image`` that :func:`show_png` fills."""
-    if backend == "png":
-        LockedAggCanvas(figure)._draw_lock = lock
-        return ipywidgets.Image(format="png")
-    import matplotlib.pyplot as plt
-    from ipympl.backend_nbagg import FigureManager
-
-    with plt.ioff(), warnings.catch_warnings():
-        warnings.filterwarnings("ignore", "Passing unrecognized arguments", DeprecationWarning)
-        canvas = _locked_ipympl_canvas()(figure)
-        canvas._draw_lock = lock
-        FigureManager(canvas, next(_FIGURE_NUMBERS))
-    canvas.header_visible = False
-    canvas.toolbar_position = "left"
-    return canvas
-
-
-def png_bytes(rgba: np.ndarray) -> bytes:
-    """An opaque ``(height, width, 4)`` image as an RGB PNG, written for speed: no row filters
-    and zlib level 1 (here ~2.5x faster than Pillow's fastest setting, and smaller for figures).
-
-    >>> data = png_bytes(np.full((2, 3, 4), 255, dtype=np.uint8))
-    >>> data[:8], struct.unpack(">II", data[16:24])  # the signature; width and height
-    (b'\\x89PNG\\r\\n\\x1a\\n', (3, 2))
-    """
-    height, width = rgba.shape[:2]
-    rows = np.zeros((height, 1 + 3 * width), dtype=np.uint8)  # each row: filter 0, then RGB
-    rows[:, 1:] = np.asarray(rgba)[:, :, :3].reshape(height, 3 * width)
-    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        crc = zlib.crc32(kind + data) & 0xFFFFFFFF
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", crc)
-
-    idat = zlib.compress(rows.tobytes(), 1)
-    return (
-        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
-    )
-
-
-def show_png(canvas: FigureCanvasAgg, image: ipywidgets.Image) -> None:
-    """Put what ``canvas`` rendered last into ``image.value`` as PNG."""
-    image.value = png_bytes(np.asarray(canvas.get_renderer().buffer_rgba()))

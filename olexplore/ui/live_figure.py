@@ -33,16 +33,13 @@ from olexplore.problems.base import Surface
 from olexplore.runs.aggregate import check_weight
 from olexplore.runs.figures import LOG_Y_METRICS, plot_trajectories, run_style
 from olexplore.runs.history import History
+from olexplore.ui.canvas import BACKENDS, attach_canvas, resolve_backend, show_png
 from olexplore.ui.figure_panels import (
-    BACKENDS,
     FrameLayers,
     RunArtists,
     Smoother,
-    attach_canvas,
     panel_rectangles,
-    resolve_backend,
     same_surface,
-    show_png,
     sticky_limits,
 )
 

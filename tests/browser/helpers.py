@@ -229,3 +229,25 @@ class ExplorerView:
         shown = [t for t, text in watched["texts"] if text.rstrip().endswith("paused")]
         paused = (shown[0] if shown else float("nan")) - clicked
         return max(0.0, last_increase - clicked) / 1000, paused / 1000
+
+
+def pause_while_playing(browser: BrowserPage, explorer: ExplorerView) -> tuple[float, float]:
+    """Click Pause during training, check the step counter stops; return the latencies.
+
+    Returns ``(seconds from the click to the last step increase, seconds until "paused" shows)``.
+    """
+    explorer.ensure_playing()
+    explorer.watch_status()
+    explorer.wait_for_step_above(explorer.step())
+    explorer.button("Pause").click()
+    wait_until(
+        browser.page,
+        lambda: explorer.status_text().rstrip().endswith("paused"),
+        10,
+        lambda: f"the status says paused (status: {explorer.status_text()!r})",
+    )
+    first = explorer.step()
+    browser.sleep(1.0)
+    assert explorer.step() == first, "the step counter still moves after Pause"
+    browser.screenshot("paused")
+    return explorer.pause_latency()

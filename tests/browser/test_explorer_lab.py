@@ -9,7 +9,7 @@ import re
 
 import pytest
 
-from tests.browser.helpers import ExplorerView, wait_until
+from tests.browser.helpers import ExplorerView, pause_while_playing, wait_until
 
 pytestmark = pytest.mark.browser
 
@@ -148,23 +148,7 @@ def test_learning_rate_changes_live_while_playing(lab):
 
 def test_pause_stops_the_step_counter_quickly(lab):
     browser, explorer = lab
-    explorer.ensure_playing()
-    explorer.watch_status()
-    explorer.wait_for_step_above(explorer.step())
-
-    explorer.button("Pause").click()
-    wait_until(
-        browser.page,
-        lambda: explorer.status_text().rstrip().endswith("paused"),
-        10,
-        lambda: f"the status says paused (status: {explorer.status_text()!r})",
-    )
-    first = explorer.step()
-    browser.sleep(1.0)
-    assert explorer.step() == first, "the step counter still moves after Pause"
-    browser.screenshot("paused")
-
-    latency, shown = explorer.pause_latency()
+    latency, shown = pause_while_playing(browser, explorer)
     print(
         f"\nJupyterLab pause latency: last step increase {latency * 1000:.0f} ms after the "
         f"click, 'paused' shown after {shown * 1000:.0f} ms"

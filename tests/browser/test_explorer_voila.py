@@ -8,7 +8,7 @@ import re
 import pytest
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
-from tests.browser.helpers import ExplorerView, wait_until
+from tests.browser.helpers import ExplorerView, pause_while_playing, wait_until
 
 pytestmark = pytest.mark.browser
 
@@ -98,23 +98,7 @@ def test_voila_figure_redraws_while_playing(app):
 
 def test_voila_pause_stops_the_step_counter(app):
     browser, explorer = app
-    explorer.ensure_playing()
-    explorer.watch_status()
-    explorer.wait_for_step_above(explorer.step())
-
-    explorer.button("Pause").click()
-    wait_until(
-        browser.page,
-        lambda: explorer.status_text().rstrip().endswith("paused"),
-        10,
-        lambda: f"the status says paused (status: {explorer.status_text()!r})",
-    )
-    first = explorer.step()
-    browser.sleep(1.0)
-    assert explorer.step() == first, "the step counter still moves after Pause"
-    browser.screenshot("paused")
-
-    latency, shown = explorer.pause_latency()
+    latency, shown = pause_while_playing(browser, explorer)
     print(
         f"\nVoilà pause latency: last step increase {latency * 1000:.0f} ms after the click, "
         f"'paused' shown after {shown * 1000:.0f} ms"

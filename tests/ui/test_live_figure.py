@@ -14,8 +14,9 @@ from PIL import Image
 from olexplore.problems import get_problem
 from olexplore.runs.aggregate import ema
 from olexplore.runs.history import History
+from olexplore.ui.canvas import png_bytes
 from olexplore.ui.decimate import min_max_envelope
-from olexplore.ui.figure_panels import Envelope, Smoother, bucket_size, png_bytes, sticky_limits
+from olexplore.ui.figure_panels import Envelope, Smoother, bucket_size, sticky_limits
 from olexplore.ui.live_figure import PANELS, LiveFigure, Trace
 
 
