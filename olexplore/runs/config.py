@@ -10,16 +10,23 @@ from __future__ import annotations
 import dataclasses
 import inspect
 import json
-import math
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from olexplore.engine.learning_rate import DECAY_FUNCTIONS
-from olexplore.engine.optimizers import optimizer_names
-from olexplore.engine.validation import describe, is_real_number
+import numpy as np
 
-CLIP_KINDS = ("none", "global_norm", "adaptive")
+from olexplore.engine.learning_rate import DECAY_FUNCTIONS
+from olexplore.engine.validation import describe, is_real_number
+from olexplore.runs.fields import (
+    CLIP_KINDS,
+    DECAY_PARAMETERS,
+    FIELDS,
+    check_problem_name,
+    compile_pattern,
+)
+
+__all__ = ["CLIP_KINDS", "REQUIRED", "Clipping", "Config", "Decay", "FrozenMapping"]
 
 
 class FrozenMapping(Mapping):
@@ -54,25 +61,6 @@ def _hashable(value: Any) -> Any:
     return value
 
 
-def _number(
-    value: Any, argument: str, *, minimum: float = -math.inf, strict: bool = False, accepted: str
-) -> float:
-    if not is_real_number(value) or not math.isfinite(float(value)):
-        raise ValueError(f"{argument}: got {describe(value)}; accepted: {accepted}.")
-    number = float(value)
-    if number < minimum or (strict and number == minimum):
-        raise ValueError(f"{argument}: got {describe(value)}; accepted: {accepted}.")
-    return number
-
-
-def _integer(value: Any, argument: str, minimum: int, accepted: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        if isinstance(value, float) and value.is_integer() and value >= minimum:
-            return int(value)
-        raise ValueError(f"{argument}: got {describe(value)}; accepted: {accepted}.")
-    return int(value)
-
-
 def decay_parameters(name: str) -> dict[str, Any]:
     """Parameters of a ``tf.compat.v1.train`` decay function: ``{name: default or REQUIRED}``.
 
@@ -101,36 +89,40 @@ REQUIRED = _Required()
 
 @dataclass(frozen=True)
 class Decay:
-    """A learning-rate decay: ``"none"`` or one of the nine ``tf.compat.v1.train`` functions."""
+    """A learning-rate decay: ``"none"`` or one of the nine ``tf.compat.v1.train`` functions.
+
+    >>> Decay("exponential_decay", {"decay_steps": 100, "decay_rate": 0.5}).params["decay_rate"]
+    0.5
+    """
 
     name: str = "none"
     params: Mapping[str, Any] = field(default_factory=FrozenMapping)
 
     def __post_init__(self) -> None:
-        accepted = f"'none' or one of {sorted(DECAY_FUNCTIONS)}"
-        if self.name != "none" and self.name not in DECAY_FUNCTIONS:
-            raise ValueError(f"decay.name: got {describe(self.name)}; accepted: {accepted}.")
+        name = FIELDS["decay.name"].check(self.name)
+        if not isinstance(self.params, Mapping):
+            raise FIELDS["decay.params"].error(self.params)
         params = dict(self.params)
-        if self.name == "none":
+        if name == "none":
             if params:
                 raise ValueError(
                     f"decay.params: got {params!r} with decay 'none'; accepted: no parameters."
                 )
         else:
-            known = decay_parameters(self.name)
+            known = decay_parameters(name)
             for key, value in params.items():
                 if key not in known:
                     raise ValueError(
-                        f"decay.params: {key!r} is not a parameter of {self.name}; accepted: "
+                        f"decay.params: {key!r} is not a parameter of {name}; accepted: "
                         f"{', '.join(known)}."
                     )
-                params[key] = _check_decay_value(self.name, key, value)
+                params[key] = DECAY_PARAMETERS[key].check(value)
             missing = [k for k, v in known.items() if v is REQUIRED and k not in params]
             if missing:
                 raise ValueError(
-                    f"decay.params: {self.name} needs {', '.join(missing)}; got {params!r}."
+                    f"decay.params: {name} needs {', '.join(missing)}; got {params!r}."
                 )
-            if self.name == "piecewise_constant":
+            if name == "piecewise_constant":
                 boundaries, values = params["boundaries"], params["values"]
                 if len(values) != len(boundaries) + 1:
                     raise ValueError(
@@ -141,32 +133,13 @@ class Decay:
         object.__setattr__(self, "params", FrozenMapping(params))
 
 
-def _check_decay_value(decay: str, key: str, value: Any) -> Any:
-    argument = f"decay.params.{key}"
-    if key in ("staircase", "cycle"):
-        if not isinstance(value, bool):
-            raise ValueError(f"{argument}: got {describe(value)}; accepted: true or false.")
-        return value
-    if key in ("boundaries", "values"):
-        if not isinstance(value, (list, tuple)) or not value:
-            raise ValueError(f"{argument}: got {describe(value)}; accepted: a list of numbers.")
-        if key == "boundaries":
-            # Step counts: TF compares them with the int64 global step and rejects floats.
-            steps = tuple(_integer(v, argument, 0, "a list of step numbers >= 0") for v in value)
-            if any(later <= earlier for earlier, later in zip(steps, steps[1:], strict=False)):
-                raise ValueError(
-                    f"{argument}: got {describe(value)}; accepted: increasing step numbers."
-                )
-            return steps
-        return tuple(_number(v, argument, accepted="a list of finite numbers") for v in value)
-    if key in ("decay_steps", "first_decay_steps"):
-        return _integer(value, argument, 1, "an integer >= 1")
-    return _number(value, argument, accepted="a finite number")
-
-
 @dataclass(frozen=True)
 class Clipping:
-    """Gradient clipping: ``"none"``, ``"global_norm"`` (at ``norm``) or ``"adaptive"``."""
+    """Gradient clipping: ``"none"``, ``"global_norm"`` (at ``norm``) or ``"adaptive"``.
+
+    >>> Clipping("global_norm", norm=2).norm
+    2.0
+    """
 
     kind: str = "none"
     norm: float = 1.0
@@ -175,44 +148,9 @@ class Clipping:
     static_max_norm: float | None = None
 
     def __post_init__(self) -> None:
-        if self.kind not in CLIP_KINDS:
-            raise ValueError(
-                f"clipping.kind: got {describe(self.kind)}; accepted: one of {list(CLIP_KINDS)}."
-            )
-        object.__setattr__(
-            self,
-            "norm",
-            _number(
-                self.norm, "clipping.norm", minimum=0.0, strict=True, accepted="a positive number"
-            ),
-        )
-        object.__setattr__(
-            self,
-            "std_factor",
-            _number(
-                self.std_factor,
-                "clipping.std_factor",
-                minimum=0.0,
-                strict=True,
-                accepted="a positive number",
-            ),
-        )
-        decay = _number(self.decay, "clipping.decay", minimum=0.0, accepted="a number in [0, 1)")
-        if decay >= 1.0:
-            raise ValueError(f"clipping.decay: got {decay!r}; accepted: a number in [0, 1).")
-        object.__setattr__(self, "decay", decay)
-        if self.static_max_norm is not None:
-            object.__setattr__(
-                self,
-                "static_max_norm",
-                _number(
-                    self.static_max_norm,
-                    "clipping.static_max_norm",
-                    minimum=0.0,
-                    strict=True,
-                    accepted="null or a positive number",
-                ),
-            )
+        for part in ("kind", "norm", "std_factor", "decay", "static_max_norm"):
+            value = FIELDS[f"clipping.{part}"].check(getattr(self, part))
+            object.__setattr__(self, part, value)
 
 
 @dataclass(frozen=True)
@@ -239,52 +177,18 @@ class Config:
     problem_params: Mapping[str, Any] = field(default_factory=FrozenMapping)
 
     def __post_init__(self) -> None:
-        if not isinstance(self.problem, str) or not self.problem:
-            raise ValueError(f"problem: got {describe(self.problem)}; accepted: a problem name.")
-        if self.optimizer not in optimizer_names():
-            raise ValueError(
-                f"optimizer: got {describe(self.optimizer)}; accepted: one of "
-                f"{', '.join(optimizer_names())}."
-            )
         set_ = object.__setattr__
-        set_(
-            self,
-            "learning_rate",
-            _number(self.learning_rate, "learning_rate", minimum=0.0, accepted="a number >= 0"),
-        )
+        set_(self, "problem", check_problem_name(self.problem))
+        for name in ("optimizer", "learning_rate", "noise_scale", "steps", "batch_size", "seed"):
+            set_(self, name, FIELDS[name].check(getattr(self, name)))
         if isinstance(self.decay, Mapping):
             set_(self, "decay", Decay(**self.decay))
         if isinstance(self.clipping, Mapping):
             set_(self, "clipping", Clipping(**self.clipping))
         if not isinstance(self.decay, Decay) or not isinstance(self.clipping, Clipping):
             raise ValueError("decay and clipping must be Decay and Clipping objects or mappings.")
-        set_(
-            self,
-            "noise_scale",
-            _number(self.noise_scale, "noise_scale", minimum=0.0, accepted="a number >= 0"),
-        )
-        if not isinstance(self.multipliers, Mapping):
-            raise ValueError(
-                f"multipliers: got {describe(self.multipliers)}; accepted: a mapping from "
-                "variable names or name patterns to numbers, e.g. {'mlp/hidden/.*': 0.0}."
-            )
-        multipliers = {}
-        for key, value in self.multipliers.items():
-            if not isinstance(key, str) or not key:
-                raise ValueError(
-                    f"multipliers: key {describe(key)} is not accepted; accepted: variable names "
-                    "or regular expressions over them."
-                )
-            multipliers[key] = _number(value, f"multipliers[{key!r}]", accepted="a finite number")
-        set_(self, "multipliers", FrozenMapping(multipliers))
-        set_(self, "steps", _integer(self.steps, "steps", 1, "an integer >= 1"))
-        set_(self, "batch_size", _integer(self.batch_size, "batch_size", 1, "an integer >= 1"))
-        set_(self, "seed", _integer(self.seed, "seed", 0, "an integer >= 0"))
-        if not isinstance(self.problem_params, Mapping):
-            raise ValueError(
-                f"problem_params: got {describe(self.problem_params)}; accepted: a mapping."
-            )
-        set_(self, "problem_params", FrozenMapping(self.problem_params))
+        set_(self, "multipliers", FrozenMapping(_multipliers(self.multipliers)))
+        set_(self, "problem_params", FrozenMapping(_problem_params(self.problem_params)))
 
     # ----------------------------------------------------------------- changes
     def replace(self, **changes: Any) -> Config:
@@ -358,3 +262,50 @@ def _plain(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [_plain(v) for v in value]
     return value
+
+
+def _multipliers(value: Any) -> dict[str, float]:
+    row = FIELDS["multipliers"]
+    if not isinstance(value, Mapping):
+        raise row.error(value)
+    factors = {}
+    for key, factor in value.items():
+        if not isinstance(key, str) or not key.strip():
+            raise ValueError(
+                f"multipliers: key {describe(key)} is not accepted; accepted: variable names "
+                "or regular expressions over them."
+            )
+        compile_pattern(key)
+        if not is_real_number(factor) or not np.isfinite(float(factor)):
+            raise ValueError(
+                f"multipliers[{key!r}]: got {describe(factor)}; accepted: a finite number."
+            )
+        factors[key] = float(factor)
+    return factors
+
+
+def _problem_params(value: Any) -> dict[str, Any]:
+    if not isinstance(value, Mapping):
+        raise FIELDS["problem_params"].error(value)
+    for key, item in value.items():
+        if not isinstance(key, str) or not key.isidentifier():
+            raise ValueError(
+                f"problem_params: key {describe(key)} is not accepted; accepted: parameter "
+                "names (Python identifiers such as condition_number)."
+            )
+        if not _json_like(item):
+            raise ValueError(
+                f"problem_params.{key}: got {describe(item)}; accepted: a number, true/false, "
+                "text, null or a list of these."
+            )
+    return dict(value)
+
+
+def _json_like(value: Any, depth: int = 0) -> bool:
+    if value is None or isinstance(value, (bool, str)):
+        return True
+    if is_real_number(value):
+        return bool(np.isfinite(float(value)))
+    if isinstance(value, (list, tuple)) and depth < 2:
+        return all(_json_like(item, depth + 1) for item in value)
+    return False

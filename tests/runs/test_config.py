@@ -76,10 +76,20 @@ def test_nested_mappings_become_objects():
         ({"learning_rate": math.nan}, "learning_rate: got nan"),
         ({"learning_rate": "0.1"}, "learning_rate: got '0.1' (str)"),
         ({"noise_scale": -1}, "noise_scale: got -1 (int)"),
-        ({"steps": 0}, "steps: got 0 (int); accepted: an integer >= 1"),
+        ({"steps": 0}, "steps: got 0 (int); accepted: an integer from 1 to 10000000"),
+        ({"steps": 10**12}, "steps: got 1000000000000 (int); accepted: an integer from 1 to"),
+        ({"steps": 1e12}, "steps: got 1000000000000 (int); accepted: an integer from 1 to"),
         ({"steps": 2.5}, "steps: got 2.5 (float)"),
         ({"batch_size": True}, "batch_size: got True (bool)"),
-        ({"seed": -1}, "seed: got -1 (int); accepted: an integer >= 0"),
+        ({"seed": -1}, "seed: got -1 (int); accepted: an integer from 0 to 4294967295"),
+        ({"seed": 2**32}, "seed: got 4294967296 (int); accepted: an integer from 0 to"),
+        ({"batch_size": 10**7}, "batch_size: got 10000000 (int); accepted: an integer from 1"),
+        ({"problem": 'x"""+__import__("os").system("id")+"""'}, 'problem: got \'x"""+'),
+        ({"multipliers": {"(": 0.0}}, "multipliers: key '(' is not a regular expression"),
+        ({"multipliers": {"(" * 5000 + ")" * 5000: 0.0}}, "multipliers: key of 10000 char"),
+        ({"multipliers": {"x": math.inf}}, "multipliers['x']: got inf (float)"),
+        ({"problem_params": {"depth": object}}, "problem_params.depth: got <class 'object'>"),
+        ({"problem_params": {"a b": 1}}, "problem_params: key 'a b' (str) is not accepted"),
         ({"problem": ""}, "problem: got '' (str)"),
         ({"multipliers": {"x": "big"}}, "multipliers['x']: got 'big' (str)"),
         ({"multipliers": [("x", 1.0)]}, "multipliers: got [('x', 1.0)] (list)"),
@@ -98,9 +108,9 @@ def test_validation_names_argument_value_and_accepted(changes, message):
 @pytest.mark.parametrize(
     "kwargs, message",
     [
-        ({"kind": "clip"}, "clipping.kind: got 'clip' (str); accepted: one of ['none'"),
-        ({"norm": 0}, "clipping.norm: got 0 (int); accepted: a positive number"),
-        ({"decay": 1.0}, "clipping.decay: got 1.0; accepted: a number in [0, 1)"),
+        ({"kind": "clip"}, "clipping.kind: got 'clip' (str); accepted: one of none, global_norm"),
+        ({"norm": 0}, "clipping.norm: got 0 (int); accepted: a number > 0."),
+        ({"decay": 1.0}, "clipping.decay: got 1.0 (float); accepted: a number in [0, 1)."),
         ({"std_factor": -2}, "clipping.std_factor: got -2 (int)"),
         ({"static_max_norm": 0.0}, "clipping.static_max_norm: got 0.0 (float)"),
     ],
@@ -131,12 +141,33 @@ def test_piecewise_constant_boundaries_are_increasing_step_numbers():
     assert decay.params["boundaries"] == (100, 200)
     assert all(isinstance(b, int) for b in decay.params["boundaries"])
     assert decay.params["values"] == (1.0, 0.5, 0.1)
-    with pytest.raises(ValueError, match="decay.params.boundaries: got 1.5"):
+    with pytest.raises(ValueError, match=r"decay.params.boundaries: got \[1.5\] .list., where 1.5"):
         Decay("piecewise_constant", {"boundaries": [1.5], "values": [1, 2]})
     with pytest.raises(ValueError, match="accepted: increasing step numbers"):
         Decay("piecewise_constant", {"boundaries": [200, 100], "values": [1, 2, 3]})
     with pytest.raises(ValueError, match="got 2 values for 2 boundaries"):
         Decay("piecewise_constant", {"boundaries": [100, 200], "values": [1, 2]})
+
+
+@pytest.mark.parametrize(
+    "params, message",
+    [
+        ({"decay_steps": 10, "decay_rate": -5}, "decay.params.decay_rate: got -5 (int); accepted"),
+        ({"decay_steps": 10, "decay_rate": 0.0}, "decay.params.decay_rate: got 0.0 (float)"),
+        ({"decay_steps": 2.5, "decay_rate": 0.5}, "decay_steps: got 2.5 (float); accepted: an int"),
+    ],
+)
+def test_decay_rates_that_would_give_nan_or_growth_are_refused(params, message):
+    with pytest.raises(ValueError) as error:
+        Decay("exponential_decay", params)
+    assert message in str(error.value)
+
+
+def test_piecewise_values_must_be_learning_rates():
+    with pytest.raises(ValueError, match=r"values: got \[0.1, -0.5\] .list., where -0.5 is not"):
+        Decay("piecewise_constant", {"boundaries": [100], "values": [0.1, -0.5]})
+    with pytest.raises(ValueError, match="decay.params.alpha: got 2.0 .float.; accepted: a number"):
+        Decay("cosine_decay", {"decay_steps": 10, "alpha": 2.0})
 
 
 def test_decay_parameters_lists_required_and_defaults():
