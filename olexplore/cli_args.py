@@ -16,36 +16,16 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from olexplore.engine.learning_rate import DECAY_FUNCTIONS
-from olexplore.engine.optimizers import optimizer_names
-from olexplore.problems.registry import get_problem, problem_class, problem_names
-from olexplore.runs.config import CLIP_KINDS, Config, field_names
+from olexplore.problems.registry import get_problem, problem_class
+from olexplore.runs.config import Config, field_names
+from olexplore.runs.fields import FIELDS
 from olexplore.runs.record import FORMAT as RECORD_FORMAT
 from olexplore.runs.sweep import with_field
 
-#: Config field (dotted below decay/clipping) -> its flag.
-FIELD_FLAGS = {
-    "problem": "--problem",
-    "optimizer": "--optimizer",
-    "learning_rate": "--learning-rate",
-    "decay.name": "--decay",
-    "decay.params": "--decay-param",
-    "clipping.kind": "--clip",
-    "clipping.norm": "--clip-norm",
-    "clipping.std_factor": "--clip-std-factor",
-    "clipping.decay": "--clip-decay",
-    "clipping.static_max_norm": "--clip-static-max-norm",
-    "noise_scale": "--noise-scale",
-    "multipliers": "--multiplier",
-    "steps": "--steps",
-    "batch_size": "--batch-size",
-    "seed": "--seed",
-    "problem_params": "--problem-param",
-}
+#: Config field (dotted below decay/clipping) -> its flag, from the field table.
+FIELD_FLAGS = {path: row.flag for path, row in FIELDS.items() if row.flag}
 #: Fields ``compare`` accepts several values for (a sweep grid over their product).
-GRID_FIELDS = ("optimizer", "learning_rate", "clipping.kind", "clipping.norm", "noise_scale")
-GRID_FIELDS += ("batch_size",)
-_ADAPTIVE_ONLY = ("clipping.std_factor", "clipping.decay", "clipping.static_max_norm")
+GRID_FIELDS = tuple(path for path, row in FIELDS.items() if row.grid)
 # Names in Problem.suggested that are optimize_loss arguments rather than Config fields.
 _SUGGESTED_ALIASES = {"clip_gradients": "clipping.norm", "gradient_noise_scale": "noise_scale"}
 
@@ -150,48 +130,37 @@ def pattern_factor(text: str) -> tuple[str, float]:
 
 # --------------------------------------------------------------------- the flags
 def add_config_flags(parser: argparse.ArgumentParser, *, grid: bool = False) -> None:
-    """Add a flag for every Config field (and ``--config``); with ``grid`` the fields in
-    :data:`GRID_FIELDS` take several values."""
+    """Add a flag for every Config field of the field table (and ``--config``); with ``grid``
+    the fields marked ``grid`` take several values.
 
-    def add(field: str, help_text: str, **options: Any) -> None:
-        if grid and field in GRID_FIELDS:
-            options["nargs"] = "+"
-            help_text += " (several values: one setting each)"
-        options.setdefault(
-            "metavar", "X" if options.get("type") in (number, optional_number) else None
-        )
-        parser.add_argument(FIELD_FLAGS[field], dest=field, default=None, help=help_text, **options)
-
-    pairs = {"type": key_value, "action": "append", "metavar": "KEY=VALUE"}
-    factors = {"type": pattern_factor, "action": "append", "metavar": "PATTERN=FACTOR"}
+    >>> parser = Parser(prog="olexplore run")
+    >>> add_config_flags(parser)
+    >>> "--clip-norm X" in parser.format_help()
+    True
+    """
     config_help = "start from this Config (or run record, e.g. run.json); flags override it"
     parser.add_argument("--config", metavar="FILE.json", help=config_help)
-    add(
-        "problem",
-        "what to train (olexplore problems lists them)",
-        choices=problem_names(),
-        metavar="NAME",
-    )
-    add("optimizer", "optimizer name", choices=optimizer_names(), metavar="NAME")
-    add("learning_rate", "base learning rate", type=number, metavar="LR")
-    add("decay.name", "learning-rate decay", choices=["none", *DECAY_FUNCTIONS], metavar="NAME")
-    add("decay.params", "decay parameter, repeatable, e.g. decay_rate=0.5", **pairs)
-    add(
-        "clipping.kind",
-        f"gradient clipping: {', '.join(CLIP_KINDS)}",
-        choices=CLIP_KINDS,
-        metavar="KIND",
-    )
-    add("clipping.norm", "global-norm clip value (implies --clip global_norm)", type=number)
-    add("clipping.std_factor", "adaptive clipping: std factor", type=number)
-    add("clipping.decay", "adaptive clipping: moving-average decay", type=number)
-    add("clipping.static_max_norm", "adaptive clipping: max norm or 'none'", type=optional_number)
-    add("noise_scale", "gradient noise standard deviation", type=number, metavar="X")
-    add("multipliers", "gradient multiplier, repeatable, e.g. 'mlp/hidden/.*=0.5'", **factors)
-    add("steps", "training steps", type=integer, metavar="N")
-    add("batch_size", "batch size", type=integer, metavar="N")
-    add("seed", "random seed (compare: the first seed)", type=integer, metavar="N")
-    add("problem_params", "problem parameter, repeatable, e.g. condition_number=10", **pairs)
+    for path, row in FIELDS.items():
+        if row.flag is None:
+            continue
+        options: dict[str, Any] = {"metavar": row.metavar, "help": row.help}
+        if row.kind == "choice":
+            options["choices"] = list(row.choices()) if row.choices else None
+        elif row.kind == "mapping":
+            parse = pattern_factor if path == "multipliers" else key_value
+            options.update(type=parse, action="append")
+            options["help"] = f"repeatable: {row.help}"
+        elif row.kind == "int":
+            options["type"] = integer
+        else:
+            options["type"] = optional_number if row.optional else number
+        if row.needs is not None:
+            flag = FIELD_FLAGS[row.needs[0]]
+            options["help"] += f" (with {flag} {row.needs[1]})"
+        if grid and row.grid:
+            options["nargs"] = "+"
+            options["help"] += " (several values: one setting each)"
+        parser.add_argument(row.flag, dest=path, default=None, **options)
 
 
 # --------------------------------------------------------------------- Config assembly
@@ -362,10 +331,10 @@ def _check_clipping_flags(
     if "clipping.norm" in values and "clipping.kind" not in values and kinds == {"none"}:
         values["clipping.kind"] = ["global_norm"]
         kinds = {"global_norm"}
-    for field, needs in (
-        ("clipping.norm", "global_norm"),
-        *((f, "adaptive") for f in _ADAPTIVE_ONLY),
-    ):
+    for field, row in FIELDS.items():
+        if row.needs is None or row.needs[0] != "clipping.kind":
+            continue
+        needs = row.needs[1]
         if field in values and needs not in kinds:
             raise UsageError(
                 f"argument {FIELD_FLAGS[field]}: got {_given(args, field)!r}, but clipping is "
