@@ -10,12 +10,16 @@ Every function takes RunRecords or anything :func:`~olexplore.runs.record.record
 
 from __future__ import annotations
 
+import ast
 import csv
 import json
+import math
 import os
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from itertools import repeat
+from keyword import iskeyword
 from pathlib import Path
 from typing import Any
 
@@ -65,7 +69,8 @@ def to_csv(records: Any, path: PathLike) -> Path:
     path = Path(path)
     with path.open("w", newline="", encoding="utf-8") as file:
         writer = csv.writer(file)
-        writer.writerow([*CSV_LEADING_COLUMNS, *config_columns, "step", *data_columns])
+        header = [*CSV_LEADING_COLUMNS, *config_columns, "step", *data_columns]
+        writer.writerow([csv_text(name) for name in header])
         for index, (record, config, (columns, steps, _)) in enumerate(
             zip(records, configs, tables, strict=True)
         ):
@@ -126,12 +131,37 @@ def _union(lists: Iterable[list[str]]) -> list[str]:
     return list(seen)
 
 
+#: First characters that make a spreadsheet read a cell as a formula (OWASP CSV injection).
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_text(text: str) -> str:
+    """A text cell a spreadsheet shows as text: a cell starting like a formula gets a ``'``.
+
+    Numbers are not text: they are written with ``str`` and never pass through here.
+
+    >>> csv_text("=HYPERLINK(1)"), csv_text("-cmd"), csv_text("Adam lr=0.05")
+    ("'=HYPERLINK(1)", "'-cmd", 'Adam lr=0.05')
+    """
+    return "'" + text if text.startswith(FORMULA_PREFIXES) else text
+
+
 def _cell(value: Any) -> str:
     if value is None:
         return ""
+    if isinstance(value, (list, tuple, Mapping)):
+        return csv_text(json.dumps(_plain(value), ensure_ascii=False))
+    if isinstance(value, (bool, int, float, np.number)):
+        return str(value)
+    return csv_text(str(value))
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {str(key): _plain(item) for key, item in value.items()}
     if isinstance(value, (list, tuple)):
-        return json.dumps(list(value))
-    return str(value)
+        return [_plain(item) for item in value]
+    return value
 
 
 # --------------------------------------------------------------------- JSON
@@ -295,6 +325,7 @@ def as_code(config: Config) -> str:
     """
     if not isinstance(config, Config):
         raise ValueError(f"config: got {describe(config)}; accepted: a Config.")
+    seed, batch_size = _literal(int(config.seed)), _literal(int(config.batch_size))
     arguments = [
         "setup.loss,",
         "global_step,",
@@ -312,14 +343,14 @@ def as_code(config: Config) -> str:
         options = {"std_factor": clipping.std_factor, "decay": clipping.decay}
         if clipping.static_max_norm is not None:
             options["static_max_norm"] = clipping.static_max_norm
-        options = _keywords({**options, "global_step": _Source("global_step")})
+        options = _keywords({**options, "global_step": _SOURCE_GLOBAL_STEP})
         arguments.append(_call("clip_gradients", "olexplore.adaptive_clipping_fn", options))
     if config.decay.name != "none":
         decay = _join(_literal(config.decay.name), _keywords(dict(config.decay.params)))
         arguments.append(_call("learning_rate_decay_fn", "olexplore.decay_function", decay))
     arguments.append("variables=setup.variables,")
     if config.noise_scale > 0:
-        arguments.append(f"gradient_noise_seed=noise_seed({config.seed}),")
+        arguments.append(f"gradient_noise_seed=noise_seed({seed}),")
     imports = ["import keras", "import tensorflow as tf", ""]
     if config.decay.name != "none" or config.clipping.kind == "adaptive":
         imports.append("import olexplore")
@@ -328,21 +359,25 @@ def as_code(config: Config) -> str:
         imports.append("from olexplore.runs.builder import noise_seed  # the Run's noise seed")
     data = "" if _is_surface(config.problem) else "data=setup.data, "
     problem = _join(_literal(config.problem), _keywords(dict(config.problem_params)))
+    # The docstring and the comment hold user text: quote-, backslash- and newline-free.
+    summary = (
+        f"Train {_prose(config.problem)} with {_prose(config.optimizer)} at learning rate "
+        f"{float(config.learning_rate):g} (seed {seed}), as olexplore did."
+    )
     lines = [
-        f'"""Train {config.problem!r} with {config.optimizer} at learning rate '
-        f'{config.learning_rate:g} (seed {config.seed}), as olexplore did."""',
+        f'"""{summary}"""',
         "",
-        f"# Config: {json.dumps(config.to_dict(), separators=(',', ':'))}",
+        f"# Config: {_comment(config.to_dict())}",
         *imports,
         "",
-        f"keras.utils.set_random_seed({config.seed})  # Python, NumPy and TensorFlow",
-        f"setup = get_problem({problem}).build(seed={config.seed}, batch_size={config.batch_size})",
+        f"keras.utils.set_random_seed({seed})  # Python, NumPy and TensorFlow",
+        f"setup = get_problem({problem}).build(seed={seed}, batch_size={batch_size})",
         'global_step = tf.Variable(0, dtype=tf.int64, trainable=False, name="global_step")',
         "",
         "train = optimize_loss(",
         *(f"    {argument}" for argument in arguments),
         ")",
-        f"history = train.run_steps({config.steps}, {data}record=setup.record, "
+        f"history = train.run_steps({_literal(int(config.steps))}, {data}record=setup.record, "
         "stop_on_nonfinite=True)",
         "print(f\"final loss after {len(history['loss'])} steps: {history['loss'][-1]:.6g}\")",
         "",
@@ -358,8 +393,15 @@ def _call(keyword: str, function: str, inner: str) -> str:
     return f"{keyword}={function}(\n        {inner}\n    ),"
 
 
-class _Source(str):
-    """Source text that :func:`_literal` writes as it is (e.g. a variable name)."""
+@dataclass(frozen=True)
+class _Source:
+    """Source text of this module's own (never the user's) that :func:`_literal` writes as it
+    is: not a ``str``, so no user string can pass for one."""
+
+    text: str
+
+
+_SOURCE_GLOBAL_STEP = _Source("global_step")
 
 
 def _is_surface(problem: str) -> bool:
@@ -376,21 +418,64 @@ def _join(*parts: str) -> str:
 
 
 def _keywords(options: dict[str, Any]) -> str:
-    if all(key.isidentifier() for key in options):
+    if all(isinstance(key, str) and _is_name(key) for key in options):
         return ", ".join(f"{key}={_literal(value)}" for key, value in options.items())
     return f"**{_literal(options)}"
 
 
+def _is_name(key: str) -> bool:
+    """Whether ``key`` can be written as ``key=value`` (an ASCII identifier, not a keyword)."""
+    return key.isascii() and key.isidentifier() and not iskeyword(key)
+
+
 def _literal(value: Any) -> str:
-    """Python source for a JSON-like value (strings in double quotes)."""
+    r"""Python source for a JSON-like value: an escaped literal that evaluates back to it.
+
+    Strings are written in double quotes (JSON's escaping, ASCII only) and checked to read back
+    as the same string; anything else is refused rather than written.
+
+    >>> print(_literal({'a"+x': ["\n", 1.5, float("nan"), None]}))
+    {"a\"+x": ["\n", 1.5, float("nan"), None]}
+    """
     if isinstance(value, _Source):
-        return str(value)
+        return value.text
     if isinstance(value, str):
-        return json.dumps(value)
-    if isinstance(value, (bool, int, float)) or value is None:
+        text = json.dumps(str(value), ensure_ascii=True)
+        if ast.literal_eval(text) != value:  # lone surrogates: JSON and Python disagree
+            text = ascii(str(value))
+        return text
+    if isinstance(value, bool) or value is None:
         return repr(value)
+    if isinstance(value, (int, np.integer)):
+        return repr(int(value))
+    if isinstance(value, (float, np.floating)):
+        number = float(value)
+        return repr(number) if math.isfinite(number) else f'float("{number!r}")'
     if isinstance(value, (list, tuple)):
         return "[" + ", ".join(_literal(item) for item in value) + "]"
-    if isinstance(value, dict):
+    if isinstance(value, Mapping):
         return "{" + ", ".join(f"{_literal(k)}: {_literal(v)}" for k, v in value.items()) + "}"
     raise ValueError(f"config value: got {describe(value)}; accepted: JSON-like values.")
+
+
+#: Characters a docstring built from user text must not hold (quotes, backslash, backtick).
+_PROSE_UNSAFE = frozenset("\"'`\\")
+
+
+def _prose(text: Any) -> str:
+    r"""User text for a docstring: no quotes, backslashes or line breaks, at most 80 characters.
+
+    >>> _prose("x" + '"' * 3 + "+__import__('os').system('id')\\\n")
+    'x+__import__(os).system(id)'
+    """
+    cleaned = "".join(c for c in str(text) if c.isprintable() and c not in _PROSE_UNSAFE)
+    return cleaned[:77] + "..." if len(cleaned) > 80 else cleaned
+
+
+def _comment(data: Any) -> str:
+    r"""JSON text for a ``#`` comment line: ASCII only, so no character can end the line.
+
+    >>> print(_comment({"problem": "a\nb\u2028"}))
+    {"problem":"a\nb\u2028"}
+    """
+    return json.dumps(_plain(data), separators=(",", ":"), ensure_ascii=True, allow_nan=True)

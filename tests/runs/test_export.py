@@ -278,3 +278,37 @@ def test_as_code_rejects_what_is_not_a_config():
 def test_exports_name_bad_records(tmp_path):
     with pytest.raises(ValueError, match=r"records\[0\]: run: got 1 \(int\)"):
         to_csv([1], tmp_path / "x.csv")
+
+
+# --------------------------------------------------------------------- CSV injection
+def test_csv_text_cells_that_look_like_formulas_are_neutralised(records, tmp_path):
+    """OWASP's rule: a text cell starting with = + - @ tab or CR gets a leading quote; numbers
+    (negative, NaN, infinite) stay numbers and the file still reads back."""
+    from olexplore.runs.config import FrozenMapping
+    from olexplore.runs.record import RunRecord
+
+    record = records[0]
+    config = Config(problem="quadratic", learning_rate=0.05)
+    object.__setattr__(config, "problem", "=cmd|' /C calc'!A0")
+    object.__setattr__(config, "problem_params", FrozenMapping({"@tag": "+1+2", "k": -0.5}))
+    object.__setattr__(config, "multipliers", FrozenMapping({"-w": -0.5}))
+    hostile = RunRecord(config, record.history, status="\tfinished", label='-2+3 ";=HYPERLINK("x")')
+    rows = read_csv(to_csv([hostile], tmp_path / "runs.csv"))
+    row = rows[0]
+    assert row["label"] == '\'-2+3 ";=HYPERLINK("x")'
+    assert row["status"] == "'\tfinished"
+    assert row["problem"] == "'=cmd|' /C calc'!A0"
+    assert row["problem_params.@tag"] == "'+1+2"
+    assert row["problem_params.k"] == "-0.5" and row["multipliers.-w"] == "-0.5"
+    assert float(row["learning_rate"]) == 0.05
+    losses = [float(r["loss"]) for r in rows if r["loss"]]
+    np.testing.assert_array_equal(np.float32(losses), record.history["loss"])
+
+    from olexplore.runs.history import History
+
+    history = History()
+    values = np.array([-0.5, np.inf, -np.inf, np.nan], np.float32)
+    history.extend({"loss": values, "=SUM(A1)": values})
+    numbers = read_csv(to_csv([RunRecord(Config(), history)], tmp_path / "numbers.csv"))
+    assert [r["loss"] for r in numbers] == ["-0.5", "inf", "-inf", "nan"]
+    assert [r["'=SUM(A1)"] for r in numbers] == ["-0.5", "inf", "-inf", "nan"]  # header cell
