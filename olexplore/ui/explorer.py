@@ -26,7 +26,7 @@ from olexplore.runs.record import device_name, record_of
 from olexplore.runs.run import ResetRequired, Run
 from olexplore.ui.controls import ControlPanel
 from olexplore.ui.live_figure import LiveFigure, Trace
-from olexplore.ui.presets import PRESETS
+from olexplore.runs.presets import PRESETS
 from olexplore.ui.run_table import Entry, RunTable
 from olexplore.ui.trainer import Trainer
 
@@ -333,7 +333,7 @@ class Explorer:
 
     @_guarded
     def apply_preset(self, key: str) -> None:
-        """Start one of :data:`~olexplore.ui.presets.PRESETS`: its runs train one after another."""
+        """Start one of :data:`~olexplore.runs.presets.PRESETS`: its runs train one after another."""
         if not key:
             return
         preset = PRESETS[key]

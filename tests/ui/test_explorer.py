@@ -9,7 +9,7 @@ import pytest
 
 from olexplore.runs import Config
 from olexplore.ui.explorer import Explorer
-from olexplore.ui.presets import PRESETS
+from olexplore.runs.presets import PRESETS
 
 QUADRATIC = Config(problem="quadratic", optimizer="SGD", learning_rate=0.1, steps=40)
 

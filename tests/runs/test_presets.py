@@ -5,8 +5,7 @@ import pytest
 
 from olexplore.problems import problem_names
 from olexplore.runs import Config, Run
-from olexplore.ui.controls import ControlPanel
-from olexplore.ui.presets import PRESETS, Preset
+from olexplore.runs.presets import PRESETS, Preset
 
 ISSUE_NAMES = [
     "learning rate too high diverges",
@@ -44,18 +43,10 @@ def test_every_preset_problem_is_registered():
     assert used <= set(problem_names()), used - set(problem_names())
 
 
-def test_presets_load_into_the_control_panel():
-    panel = ControlPanel()
-    for preset in PRESETS.values():
-        for config in preset.configs:
-            panel.config = config
-            assert panel.config == config and panel.valid
-
-
 def test_preset_checks_its_arguments():
     config = Config()
     assert Preset("one", "d", [config], "n").configs == (config,)
-    assert Preset("one", "d", [config], "n").label(0) == "Adam lr=0.01"
+    assert Preset("one", "d", [config], "n").label(0) == "Adam lr 0.01"
     with pytest.raises(ValueError, match="accepted: one or more Configs"):
         Preset("none", "d", [], "n")
     with pytest.raises(ValueError, match=r"got \{'problem': 'saddle'\} \(dict\)"):

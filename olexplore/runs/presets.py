@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from olexplore.runs.config import Clipping, Config, Decay
+from olexplore.runs.labels import describe
 
 
 @dataclass(frozen=True)
@@ -57,15 +58,14 @@ class Preset:
         object.__setattr__(self, "labels", labels)
 
     def label(self, index: int) -> str:
-        """The label of ``configs[index]`` (its optimizer and rate when none was given).
+        """The label of ``configs[index]`` (its description when none was given).
 
         >>> PRESETS["Adam versus SGD on Rosenbrock"].label(1)
-        'Adam lr=0.05'
+        'Adam lr 0.05'
         """
         if self.labels:
             return self.labels[index]
-        config = self.configs[index]
-        return f"{config.optimizer} lr={config.learning_rate:g}"
+        return describe(self.configs[index])
 
 
 def _preset(name: str, description: str, note: str, *runs: tuple[str, Config]) -> Preset:
@@ -156,8 +156,8 @@ PRESETS: dict[str, Preset] = {
             "rate suits both directions: it follows the valley to within 0.05 of (1, 1), and "
             "rates from 0.05 to 0.3 all get there. A fair comparison tunes each optimizer: SGD "
             "at exactly 0.002 gets close too, on the edge of divergence.",
-            ("SGD lr=0.001", _ROSENBROCK.replace(optimizer="SGD", learning_rate=0.001)),
-            ("Adam lr=0.05", _ROSENBROCK.replace(optimizer="Adam", learning_rate=0.05)),
+            ("SGD lr 0.001", _ROSENBROCK.replace(optimizer="SGD", learning_rate=0.001)),
+            ("Adam lr 0.05", _ROSENBROCK.replace(optimizer="Adam", learning_rate=0.05)),
         ),
         _preset(
             "multipliers freeze a layer",
