@@ -48,9 +48,10 @@ class Field:
 
     ``kind`` is ``"choice"``, ``"float"``, ``"int"``, ``"bool"`` or ``"mapping"``; ``control``
     names the widget that edits it (``"dropdown"``, ``"toggle"``, ``"log_slider"``,
-    ``"float"``, ``"int"``, ``"checkbox"``, ``"decay"``, ``"rows"``). ``applies(config)``
-    tells whether the setting has any effect under ``config`` (a clip norm without global-norm
-    clipping has none), so labels and the run table can leave it out.
+    ``"float"``, ``"int"``, ``"checkbox"``, ``"decay"``, ``"rows"``). ``needs`` is a
+    ``(field, value)`` the setting depends on (a clip norm needs ``clipping.kind ==
+    "global_norm"``) and ``effect(config)`` any other condition; :meth:`applies` combines them,
+    so labels, the run table and the CLI can leave out or refuse settings without effect.
 
     >>> FIELDS["clipping.norm"].check(0)
     Traceback (most recent call last):
@@ -74,7 +75,19 @@ class Field:
     grid: bool = False
     short: str = ""
     metavar: str | None = None
-    applies: Callable[[Any], bool] | None = None
+    needs: tuple[str, str] | None = None
+    effect: Callable[[Any], bool] | None = None
+
+    def applies(self, config: Any) -> bool:
+        """Whether this setting has any effect under ``config``.
+
+        >>> from olexplore.runs.config import Config
+        >>> FIELDS["clipping.norm"].applies(Config()), FIELDS["learning_rate"].applies(Config())
+        (False, True)
+        """
+        if self.needs is not None and value_at(config, self.needs[0]) != self.needs[1]:
+            return False
+        return self.effect is None or self.effect(config)
 
     @property
     def accepted(self) -> str:
@@ -155,12 +168,9 @@ def _format(number: float) -> str:
     return str(int(number)) if float(number).is_integer() else f"{number:g}"
 
 
-def _global_norm(config: Any) -> bool:
-    return config.clipping.kind == "global_norm"
-
-
-def _adaptive(config: Any) -> bool:
-    return config.clipping.kind == "adaptive"
+#: What the clipping settings depend on (``Field.needs``).
+GLOBAL_NORM = ("clipping.kind", "global_norm")
+ADAPTIVE = ("clipping.kind", "adaptive")
 
 
 def _has_data(config: Any) -> bool:
@@ -201,17 +211,17 @@ _ROWS = [
           metavar="KIND"),
     Field("clipping.norm", "float", 1.0, "The global norm gradients are clipped to (live, "
           "without a reset).", "--clip-norm", "log_slider", live=True, minimum=0.0,
-          strict_minimum=True, grid=True, short="clip", metavar="X", applies=_global_norm),
+          strict_minimum=True, grid=True, short="clip", metavar="X", needs=GLOBAL_NORM),
     Field("clipping.std_factor", "float", 2.0, "Adaptive clipping: clip above mean + "
           "std_factor * std of the log norm.", "--clip-std-factor", "float", minimum=0.0,
-          strict_minimum=True, short="std factor", metavar="X", applies=_adaptive),
+          strict_minimum=True, short="std factor", metavar="X", needs=ADAPTIVE),
     Field("clipping.decay", "float", 0.95, "Adaptive clipping: decay of its moving averages.",
           "--clip-decay", "float", minimum=0.0, maximum=1.0, strict_maximum=True,
-          short="clip decay", metavar="X", applies=_adaptive),
+          short="clip decay", metavar="X", needs=ADAPTIVE),
     Field("clipping.static_max_norm", "float", None, "Adaptive clipping: also clip at this "
           "fixed maximum global norm ('none': no fixed maximum).", "--clip-static-max-norm",
           "float", minimum=0.0, strict_minimum=True, optional=True, short="max norm",
-          metavar="X", applies=_adaptive),
+          metavar="X", needs=ADAPTIVE),
     Field("noise_scale", "float", 0.0, "gradient_noise_scale: standard deviation of the "
           "truncated-normal noise added to every gradient (0 is off; live).", "--noise-scale",
           "float", live=True, minimum=0.0, grid=True, short="noise", metavar="X"),
@@ -223,7 +233,7 @@ _ROWS = [
           short="steps", metavar="N"),
     Field("batch_size", "int", 64, "Examples per step for problems with data (2-D surfaces "
           "have none).", "--batch-size", "int", minimum=1, maximum=MAX_BATCH_SIZE, grid=True,
-          short="batch", metavar="N", applies=_has_data),
+          short="batch", metavar="N", effect=_has_data),
     Field("seed", "int", 0, "Seeds initial values, data order and gradient noise: same seed, "
           "same run.", "--seed", "int", minimum=0, maximum=MAX_SEED, short="seed", metavar="N"),
     Field("problem_params", "mapping", {}, "a mapping of the problem's own parameters, e.g. "
