@@ -27,6 +27,7 @@ import numpy as np
 
 from olexplore._tensorflow import tf
 from olexplore.engine.validation import describe
+from olexplore.runs import safe_json
 from olexplore.runs.config import Config
 from olexplore.runs.record import RunRecord, as_records, flat_config
 
@@ -182,18 +183,29 @@ def to_json(records: Any, path: PathLike, indent: int | None = None) -> Path:
 
 
 def load_json(path: PathLike) -> list[RunRecord]:
-    """Read the run records written by :func:`to_json` (or one record's ``to_json()``)."""
-    try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-    except json.JSONDecodeError as error:
-        raise ValueError(f"path: {str(path)!r} is not valid JSON ({error}).") from None
+    """Read the run records written by :func:`to_json` (or one record's ``to_json()``).
+
+    Anything but such records (a binary file, nesting beyond reason, a damaged field) is a
+    ``ValueError`` that names the file, the record and the field; a missing file is the
+    ``OSError``.
+
+    >>> import tempfile
+    >>> path = Path(tempfile.mkdtemp()) / "runs.json"
+    >>> _ = path.write_text('[{"format": "olexplore.run_record", "format_version": 1, '
+    ...     '"status": "finished", "config": {}, "history": {"series": {"loss": []}}}]')
+    >>> load_json(path)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ValueError: '.../runs.json', record 0: history.series.loss: got [] (list); accepted: ...
+    """
+    source = repr(str(path))
+    data = safe_json.loads(safe_json.read_text(path), source=source)
     items = data if isinstance(data, list) else [data]
     records = []
     for index, item in enumerate(items):
         try:
             records.append(RunRecord.from_dict(item))
-        except (ValueError, KeyError) as error:
-            raise ValueError(f"{str(path)!r}, record {index}: {error}") from None
+        except (ValueError, KeyError, TypeError) as error:
+            raise ValueError(f"{source}, record {index}: {error}") from None
     return records
 
 

@@ -24,14 +24,20 @@ from olexplore._tensorflow import tf
 from olexplore.engine.validation import describe
 from olexplore.problems.base import Surface
 from olexplore.runs.config import Config
-from olexplore.runs.history import History
+from olexplore.runs.history import (  # noqa: F401 - the codec is part of this module's API
+    History,
+    copy_history,
+    decode_floats,
+    encode_floats,
+    history_from_dict,
+    history_to_dict,
+)
+from olexplore.runs.safe_json import loads
 
 FORMAT = "olexplore.run_record"
 FORMAT_VERSION = 1
 #: Statuses a Run is expected to report; other non-empty strings are kept as they are.
 STATUSES = ("finished", "diverged", "stopped", "running", "failed")
-
-_NONFINITE = {"NaN": float("nan"), "Infinity": float("inf"), "-Infinity": float("-inf")}
 
 
 def library_versions() -> dict[str, str]:
@@ -196,7 +202,16 @@ class RunRecord:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> RunRecord:
         """A record from :meth:`to_dict` output; the surface function is rebuilt from the
-        problem registry (``None`` when the problem is not registered)."""
+        problem registry (``None`` when the problem is not registered).
+
+        Every field is checked: a damaged document is a ``ValueError`` that names the field.
+
+        >>> RunRecord.from_dict({"format": FORMAT, "format_version": 1, "status": "finished",
+        ...                      "config": {}, "history": {}, "surface": {}})
+        ... # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ValueError: surface: missing x_range, y_range, minima, start, log_scale; accepted: ...
+        """
         if not isinstance(data, Mapping) or data.get("format") != FORMAT:
             got = data.get("format") if isinstance(data, Mapping) else data
             raise ValueError(
@@ -204,7 +219,11 @@ class RunRecord:
                 f'"format": "{FORMAT}".'
             )
         version = data.get("format_version")
-        if not isinstance(version, int) or version > FORMAT_VERSION:
+        if (
+            isinstance(version, bool)
+            or not isinstance(version, int)
+            or not 1 <= version <= FORMAT_VERSION
+        ):
             raise ValueError(
                 f"record.format_version: got {describe(version)}; accepted: 1 to {FORMAT_VERSION}."
             )
@@ -214,7 +233,12 @@ class RunRecord:
                 f"record: missing key(s) {missing}; accepted: a run record with config, history "
                 "and status."
             )
-        config = Config.from_dict(data["config"])
+        try:
+            config = Config.from_dict(data["config"])
+        except (TypeError, ValueError) as error:
+            message = str(error)
+            prefix = "" if message.startswith("config") else "config: "
+            raise ValueError(f"{prefix}{message}") from None
         if data.get("seed", config.seed) != config.seed:
             raise ValueError(
                 f"record.seed: got {describe(data['seed'])} but config.seed is {config.seed}; "
@@ -227,10 +251,10 @@ class RunRecord:
             reason=data.get("reason"),
             label=data.get("label", ""),
             surface=_surface_from_dict(config, data.get("surface")),
-            variable_names=list(data.get("variable_names", [])),
-            versions=dict(data.get("versions", {})),
-            device=data.get("device", "unknown"),
-            created=data.get("created", ""),
+            variable_names=_strings(data.get("variable_names", []), "variable_names"),
+            versions=_string_mapping(data.get("versions", {}), "versions"),
+            device=_string(data.get("device", "unknown"), "device"),
+            created=_string(data.get("created", ""), "created"),
         )
 
     def to_json(self, indent: int | None = None) -> str:
@@ -238,18 +262,76 @@ class RunRecord:
         return json.dumps(self.to_dict(), indent=indent, allow_nan=False)
 
     @classmethod
-    def from_json(cls, text: str) -> RunRecord:
-        """A record from :meth:`to_json` text."""
+    def from_json(cls, text: str, *, source: str = "record") -> RunRecord:
+        """A record from :meth:`to_json` text; errors start with ``source`` (a file name).
+
+        >>> RunRecord.from_json("[" * 10_000, source="run.json")
+        Traceback (most recent call last):
+        ValueError: run.json: not valid JSON (nested 10000 deep; accepted: at most 64).
+        """
+        data = loads(text, source=source)
         try:
-            data = json.loads(text)
-        except json.JSONDecodeError as error:
-            raise ValueError(f"record: not valid JSON ({error}).") from None
-        return cls.from_dict(data)
+            return cls.from_dict(data)
+        except ValueError as error:
+            if source == "record":
+                raise
+            raise ValueError(f"{source}: {error}") from None
 
 
-def _surface_from_dict(config: Config, data: Mapping[str, Any] | None) -> Surface | None:
+def _string(value: Any, field: str) -> str:
+    if not isinstance(value, str):
+        raise ValueError(f"{field}: got {describe(value)}; accepted: a string.")
+    return value
+
+
+def _strings(value: Any, field: str) -> list[str]:
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        raise ValueError(f"{field}: got {describe(value)}; accepted: a list of strings.")
+    return list(value)
+
+
+def _string_mapping(value: Any, field: str) -> dict[str, str]:
+    if not isinstance(value, Mapping) or not all(isinstance(v, str) for v in value.values()):
+        raise ValueError(f"{field}: got {describe(value)}; accepted: an object of strings.")
+    return dict(value)
+
+
+_SURFACE_KEYS = ("x_range", "y_range", "minima", "start", "log_scale")
+
+
+def _point(value: Any, field: str) -> tuple[float, float]:
+    if (
+        not isinstance(value, list)
+        or len(value) != 2
+        or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)
+    ):
+        raise ValueError(f"{field}: got {describe(value)}; accepted: two numbers [a, b].")
+    return (float(value[0]), float(value[1]))
+
+
+def _surface_from_dict(config: Config, data: Any) -> Surface | None:
     if data is None:
         return None
+    if not isinstance(data, Mapping):
+        raise ValueError(f"surface: got {describe(data)}; accepted: null or a JSON object.")
+    missing = [key for key in _SURFACE_KEYS if key not in data]
+    if missing:
+        raise ValueError(
+            f"surface: missing {', '.join(missing)}; accepted: null or a surface with all of them."
+        )
+    x_range, y_range = (
+        _point(data["x_range"], "surface.x_range"),
+        _point(data["y_range"], "surface.y_range"),
+    )
+    start = _point(data["start"], "surface.start")
+    minima = data["minima"]
+    if not isinstance(minima, list):
+        raise ValueError(f"surface.minima: got {describe(minima)}; accepted: a list of points.")
+    minima = tuple(_point(p, f"surface.minima[{i}]") for i, p in enumerate(minima))
+    if not isinstance(data["log_scale"], bool):
+        raise ValueError(
+            f"surface.log_scale: got {describe(data['log_scale'])}; accepted: true or false."
+        )
     from olexplore.problems import get_problem
 
     try:
@@ -257,109 +339,7 @@ def _surface_from_dict(config: Config, data: Mapping[str, Any] | None) -> Surfac
         function = problem.surface().function
     except (ValueError, AttributeError, TypeError):
         return None
-    return Surface(
-        function,
-        tuple(data["x_range"]),
-        tuple(data["y_range"]),
-        tuple(tuple(point) for point in data["minima"]),
-        tuple(data["start"]),
-        bool(data["log_scale"]),
-    )
-
-
-# --------------------------------------------------------------------- history <-> JSON
-def encode_floats(values: Any) -> list:
-    """Nested lists of floats that JSON can hold and that decode to the same array.
-
-    float32 values become their shortest decimal form; non-finite values become strings.
-
-    >>> encode_floats(np.array([0.1, np.nan, -np.inf], np.float32))
-    [0.1, 'NaN', '-Infinity']
-    """
-    array = np.asarray(values)
-    flat = array.ravel()
-    with np.errstate(invalid="ignore", over="ignore"):  # signalling NaNs, float32 overflow
-        exact = flat.astype(np.float64)
-        if flat.dtype in (np.float32, np.float16):
-            short = flat.astype(str).astype(np.float64)
-            exact = np.where(short.astype(flat.dtype) == flat, short, exact)
-    encoded = exact.astype(object)
-    encoded[np.isnan(exact)] = "NaN"
-    encoded[exact == np.inf] = "Infinity"
-    encoded[exact == -np.inf] = "-Infinity"
-    return encoded.reshape(array.shape).tolist()
-
-
-def decode_floats(values: Any, dtype: Any = np.float64) -> np.ndarray:
-    """The array that :func:`encode_floats` encoded.
-
-    >>> decode_floats([0.5, "NaN", "Infinity"], np.float32)
-    array([0.5, nan, inf], dtype=float32)
-    """
-    objects = np.array(values, dtype=object)
-    flat = [_decode_one(value) for value in objects.ravel()]
-    return np.array(flat, dtype=np.float64).astype(dtype).reshape(objects.shape)
-
-
-def _decode_one(value: Any) -> float:
-    if isinstance(value, str):
-        if value not in _NONFINITE:
-            raise ValueError(
-                f"history value: got {value!r}; accepted: a number or one of {list(_NONFINITE)}."
-            )
-        return _NONFINITE[value]
-    return float(value)
-
-
-def history_to_dict(history: History) -> dict[str, Any]:
-    """The History as JSON-ready data: every series with its dtype and shape, and evaluations."""
-    series = {}
-    for name in history.names:
-        values = np.asarray(history[name])
-        series[name] = {
-            "dtype": values.dtype.name,
-            "shape": list(values.shape),
-            "values": encode_floats(values),
-        }
-    evaluations = history.evaluations
-    return {
-        "first_step": history.first_step,
-        "length": len(history),
-        "series": series,
-        "evaluations": {
-            "step": [int(step) for step in evaluations["step"]],
-            **{name: encode_floats(v) for name, v in evaluations.items() if name != "step"},
-        },
-    }
-
-
-def history_from_dict(data: Mapping[str, Any]) -> History:
-    """A History from :func:`history_to_dict` output (dtypes kept)."""
-    length = int(data.get("length", 0))
-    history = History(first_step=int(data.get("first_step", 0)), capacity=max(1, length))
-    chunk = {}
-    for name, column in data.get("series", {}).items():
-        dtype = np.dtype(column.get("dtype", "float32"))
-        values = decode_floats(column["values"], dtype)
-        chunk[name] = values.reshape(column.get("shape", values.shape))
-    history.extend(chunk)
-    evaluations = dict(data.get("evaluations", {}))
-    steps = evaluations.pop("step", [])
-    columns = {name: decode_floats(values) for name, values in evaluations.items()}
-    for row, step in enumerate(steps):
-        history.add_evaluation(int(step), {name: column[row] for name, column in columns.items()})
-    return history
-
-
-def copy_history(history: History) -> History:
-    """An independent copy of ``history`` (series, dtypes and evaluations)."""
-    copy = History(first_step=history.first_step, capacity=max(1, len(history)))
-    copy.extend({name: np.array(history[name]) for name in history.names})
-    evaluations = history.evaluations
-    names = [name for name in evaluations if name != "step"]
-    for row, step in enumerate(evaluations["step"]):
-        copy.add_evaluation(int(step), {name: evaluations[name][row] for name in names})
-    return copy
+    return Surface(function, x_range, y_range, minima, start, data["log_scale"])
 
 
 # --------------------------------------------------------------------- from runs

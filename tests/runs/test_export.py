@@ -116,7 +116,7 @@ def test_load_json_names_the_file_and_record(tmp_path):
     with pytest.raises(ValueError, match=missing):
         load_json(bad)
     bad.write_text("{")
-    with pytest.raises(ValueError, match="is not valid JSON"):
+    with pytest.raises(ValueError, match=r"bad.json': not valid JSON \(Expecting property name"):
         load_json(bad)
 
 

@@ -280,7 +280,9 @@ def test_from_json_rejects_other_documents(adam):
         RunRecord.from_dict({**data, "seed": 5})
     bad = json.loads(adam.to_json())
     bad["history"]["series"]["loss"]["values"][0] = "nan?"
-    with pytest.raises(ValueError, match=r"history value: got 'nan\?'"):
+    with pytest.raises(
+        ValueError, match=r"history.series.loss.values: got 'nan\?'; accepted: numbers"
+    ):
         RunRecord.from_dict(bad)
 
 
