@@ -7,7 +7,9 @@ Config with a progress bar, prints the final metrics and writes ``DIR/history.cs
 ``DIR/runs.json`` and ``DIR/comparison.png``. ``olexplore problems`` lists the problems;
 ``olexplore lab`` / ``olexplore app`` open the explorer notebook in JupyterLab / Voilà (their
 own options go after ``--``). Exit status: 0 done, 1 a run failed, 2 bad flags or config,
-130 interrupted (Ctrl-C; what was recorded is written first).
+130 interrupted (Ctrl-C; what was recorded is written first). No command ends in a traceback:
+every error is one ``olexplore: error: ...`` line naming the flag or file; ``--debug`` adds the
+traceback of an unexpected one.
 """
 
 from __future__ import annotations
@@ -16,9 +18,13 @@ import argparse
 import importlib.util
 import math
 import os
+import secrets
+import socket
 import subprocess
 import sys
 import time
+import traceback
+import zipfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TextIO
@@ -38,6 +44,7 @@ from olexplore.cli_args import (
     suggested_settings,
 )
 from olexplore.problems.registry import problem_class, problem_names
+from olexplore.runs import safe_json
 from olexplore.runs.aggregate import sensitivity_points
 from olexplore.runs.export import to_csv, to_json
 from olexplore.runs.figures import (
@@ -53,6 +60,35 @@ from olexplore.runs.sweep import final_metrics, sweep
 
 EXPLORER_NOTEBOOK = "explorer.ipynb"
 INTERRUPTED = 130
+#: Where ``olexplore app`` serves Voilà unless told otherwise (Voilà's own default port).
+VOILA_PORT = 8866
+DEBUG_HINT = "run with --debug for the traceback"
+
+
+class CommandFailure(Exception):
+    """A command that could not do its work (a problem that fails to build, a file that cannot
+    be written): one line, exit status 1."""
+
+
+def error_text(error: BaseException) -> str:
+    """``"Type: message"`` of an exception, with the file an ``OSError`` names.
+
+    >>> error_text(FileNotFoundError(2, "No such file or directory", "data/mnist.npz"))
+    "FileNotFoundError: No such file or directory: 'data/mnist.npz'"
+    >>> import zipfile
+    >>> error_text(zipfile.BadZipFile("File is not a zip file"))
+    'BadZipFile: File is not a zip file'
+    """
+    if isinstance(error, OSError) and error.strerror:
+        message = error.strerror + (f": {str(error.filename)!r}" if error.filename else "")
+    else:
+        message = str(error) or "(no message)"
+    return f"{type(error).__name__}: {' '.join(message.split())}"
+
+
+#: Errors that bad input causes (a damaged data file, an unreadable path, an unparsable value);
+#: any other exception while building is unexpected and says how to see its traceback.
+INPUT_ERRORS = (OSError, EOFError, ValueError, RecursionError, MemoryError, zipfile.BadZipFile)
 
 
 # --------------------------------------------------------------------- progress
@@ -130,7 +166,8 @@ def run_figure(record: RunRecord) -> Figure:
     plot_runs(record, metrics, axes=axes)
     if trajectory:
         plot_trajectories(record, ax=figure.add_subplot(grid[:, 1]))
-    figure.suptitle(f"{record.config.problem}: {record.label} ({record.status})")
+    title = f"{record.config.problem}: {record.label} ({record.status})"
+    figure.suptitle(title, parse_math=False)  # user text: a "$" is a dollar, not mathtext
     return figure
 
 
@@ -167,11 +204,8 @@ def _run_summary(run: Run) -> str:
 
 def command_run(args: argparse.Namespace) -> int:
     """``olexplore run``: train one Config; write history.csv, run.json, figure.png."""
-    config, _, sources = config_from_args(args)
-    try:
-        run = Run(config)
-    except ValueError as error:  # e.g. a multiplier that matches no variable
-        raise UsageError(sources.explain(error)) from None
+    config, _, sources = _config(args)
+    run = _build(Run, config, sources)
     out = _output_directory(args.out)
     bar = ProgressBar(config.steps, "run", None if args.no_progress else sys.stderr)
 
@@ -188,11 +222,13 @@ def command_run(args: argparse.Namespace) -> int:
         code = INTERRUPTED
     except Exception:  # noqa: BLE001 - a failed run is reported and written, not a traceback
         code = 1
+        if args.debug:
+            traceback.print_exc()
     finally:
         bar.close()
     print(_run_summary(run))
     if out is not None:
-        written = _write_run(record_of(run), out)
+        written = _writing(out, lambda: _write_run(record_of(run), out))
         print("wrote " + ", ".join(str(path) for path in written))
     if code:
         print(f"olexplore: {run.reason}", file=sys.stderr)
@@ -228,7 +264,7 @@ def comparison_figure(records: list[RunRecord], grid: dict[str, list[Any]]) -> F
         else:
             smoothing = 0.6 if panel == "loss" and stochastic else 0.0  # minibatch noise
             plot_seeds(records, None, panel, smoothing=smoothing, ax=ax)
-    figure.suptitle(f"{records[0].config.problem}: {len(records)} runs")
+    figure.suptitle(f"{records[0].config.problem}: {len(records)} runs", parse_math=False)
     return figure
 
 
@@ -253,7 +289,7 @@ def _compare_summary(runs: list[Run], grid: dict[str, list[Any]]) -> str:
 
 def command_compare(args: argparse.Namespace) -> int:
     """``olexplore compare``: a grid x seeds sweep; write runs.csv, runs.json, comparison.png."""
-    config, grid, sources = config_from_args(args, grid=True)
+    config, grid, sources = _config(args, grid=True)
     if args.seeds < 1:
         raise UsageError(f"argument --seeds: got {args.seeds}; accepted: an integer >= 1")
     out = _output_directory(args.out)
@@ -267,13 +303,20 @@ def command_compare(args: argparse.Namespace) -> int:
 
     code = 0
     try:
-        sweep(config, grid, seeds=args.seeds, progress=progress)
+        result = sweep(config, grid, seeds=args.seeds, progress=progress)
+        if getattr(result, "interrupted", False):  # Ctrl-C: the sweep kept what it ran
+            code = INTERRUPTED
+            stopped = [run for cell in result.cells for run in cell if run not in done]
+            done += [run for run in stopped if len(run.history)]
     except KeyboardInterrupt:
         code = INTERRUPTED
     except Exception as error:  # noqa: BLE001 - reported in one line
-        if not done and isinstance(error, ValueError):  # e.g. a multiplier matching nothing
+        if not done and type(error) is ValueError:  # e.g. a multiplier matching nothing
             raise UsageError(sources.explain(error)) from None
-        print(f"olexplore: every run failed: {type(error).__name__}: {error}", file=sys.stderr)
+        if args.debug:
+            traceback.print_exc()
+        what = "every run failed" if not done else "the comparison failed"
+        print(f"olexplore: error: {what}: {error_text(error)}", file=sys.stderr)
         code = 1
     finally:
         bar.close()
@@ -285,13 +328,57 @@ def command_compare(args: argparse.Namespace) -> int:
             record = record_of(run, copy=False)
             record.label = f"{_setting_label(run.config, grid)} seed={run.config.seed}"
             records.append(record)
-        written = [to_csv(records, out / "runs.csv"), to_json(records, out / "runs.json")]
-        if records:
-            written.append(save_figure(comparison_figure(records, grid), out / "comparison.png"))
+        written = _writing(out, lambda: _write_comparison(records, grid, out))
         print("wrote " + ", ".join(str(path) for path in written))
     if code == INTERRUPTED:
         print(f"olexplore: interrupted (Ctrl-C) after {len(done)} of {total} runs", file=sys.stderr)
     return code
+
+
+def _write_comparison(records: list[RunRecord], grid: dict[str, list[Any]], out: Path) -> list:
+    written = [to_csv(records, out / "runs.csv"), to_json(records, out / "runs.json")]
+    if records:
+        written.append(save_figure(comparison_figure(records, grid), out / "comparison.png"))
+    return written
+
+
+def _writing(out: Path, write: Any) -> list[Path]:
+    """``write()``; an error writing into ``out`` becomes one line naming ``--out``."""
+    try:
+        return write()
+    except OSError as error:
+        reason = error_text(error)
+        raise CommandFailure(f"argument --out: cannot write into {str(out)!r} ({reason})") from None
+
+
+def _config(args: argparse.Namespace, *, grid: bool = False) -> tuple[Any, Any, Any]:
+    """:func:`config_from_args`, with a ``--config`` file checked first: a binary, truncated,
+    deeply nested or non-JSON file is a usage error naming the flag and the file."""
+    if getattr(args, "config", None):
+        try:
+            safe_json.load(args.config)
+        except ValueError as error:
+            raise UsageError(f"argument --config: {error}") from None
+        except OSError as error:
+            raise UsageError(f"argument --config: {error_text(error)}") from None
+    return config_from_args(args, grid=grid)
+
+
+def _build(kind: Any, config: Any, sources: Any) -> Any:
+    """``kind(config)`` (a Run builds its problem): a ValueError is a usage error naming the
+    flag (e.g. a multiplier that matches no variable); any other failure, such as a truncated
+    data file, is one line naming the problem (exit 1)."""
+    try:
+        return kind(config)
+    except KeyboardInterrupt:
+        raise
+    except Exception as error:
+        if type(error) is ValueError:
+            raise UsageError(sources.explain(error)) from None
+        hint = "" if isinstance(error, INPUT_ERRORS) else f"; {DEBUG_HINT}"
+        raise CommandFailure(
+            f"problem {config.problem!r} could not be built: {error_text(error)}{hint}"
+        ) from error
 
 
 def _output_directory(out: str | None) -> Path | None:
@@ -359,10 +446,76 @@ def command_jupyter(args: argparse.Namespace, extra: list[str]) -> int:
     if importlib.util.find_spec(module) is None:
         raise UsageError(f"{module} is not installed; install it with pip install 'olexplore[lab]'")
     command = [sys.executable, "-m", module, str(find_notebook(args.notebook))]
-    # JupyterLab refuses to start as root without it (containers, CI); Voilà has no such check.
-    if module == "jupyterlab" and hasattr(os, "geteuid") and os.geteuid() == 0:
-        command.append("--allow-root")
-    return _exec([*command, *extra])
+    if module == "jupyterlab":
+        # JupyterLab makes its own token and prints the address with it; it refuses to start
+        # as root without --allow-root (containers, CI).
+        if hasattr(os, "geteuid") and os.geteuid() == 0:
+            command.append("--allow-root")
+    else:
+        options, url = voila_options(extra)
+        command += options
+        print(f"olexplore: the explorer will be served at {url}", file=sys.stderr)
+    try:
+        return _exec([*command, *extra])
+    except OSError as error:
+        raise CommandFailure(f"cannot start {module}: {error_text(error)}") from None
+
+
+def voila_options(extra: Sequence[str], token: str | None = None) -> tuple[list[str], str]:
+    """Voilà's options for serving the explorer behind a token, and the address to open.
+
+    Voilà 0.5 serves without a token unless given one, so a fresh random ``token`` is passed
+    (``--Voila.token``) with ``--Voila.ip=127.0.0.1``; the port is fixed (free 8866, else any
+    free port; ``port_retries=0``) so the printed address is the one served. Voilà's own browser
+    tab would open without the token (a login page), so it is not opened: open the printed
+    address. Options in ``extra`` (after ``--``) that set the ip, port, token or browser win.
+
+    >>> options, url = voila_options(["--port=9000"], token="abc")
+    >>> options
+    ['--Voila.token=abc', '--Voila.ip=127.0.0.1', '--Voila.port_retries=0', '--no-browser']
+    >>> url
+    'http://127.0.0.1:9000/?token=abc'
+    """
+    given = {option.split("=", 1)[0] for option in extra if option.startswith("--")}
+    token = token or secrets.token_urlsafe(32)
+    ip, port = _given_value(extra, "ip") or "127.0.0.1", _given_value(extra, "port")
+    options = []
+    if not given & {"--token", "--Voila.token", "--Voila.auto_token"}:
+        options.append(f"--Voila.token={token}")
+    if not given & {"--ip", "--Voila.ip"}:
+        options.append("--Voila.ip=127.0.0.1")
+    if port is None:
+        port = str(_free_port(ip if ip not in ("", "0.0.0.0") else "127.0.0.1"))
+        options.append(f"--port={port}")
+    options.append("--Voila.port_retries=0")
+    if not given & {"--no-browser", "--Voila.open_browser"}:
+        options.append("--no-browser")
+    shown = _given_value(extra, "token") or token
+    host = ip if ip not in ("", "0.0.0.0") else "127.0.0.1"
+    return options, f"http://{host}:{port}/?token={shown}"
+
+
+def _given_value(extra: Sequence[str], name: str) -> str | None:
+    """The value of ``--NAME=V`` / ``--Voila.NAME=V`` / ``--NAME V`` in ``extra``, if given."""
+    for index, option in enumerate(extra):
+        for flag in (f"--{name}", f"--Voila.{name}"):
+            if option.startswith(flag + "="):
+                return option.split("=", 1)[1]
+            if option == flag and index + 1 < len(extra):
+                return extra[index + 1]
+    return None
+
+
+def _free_port(host: str) -> int:
+    """Voilà's default port when it is free on ``host``, else a free port the OS picks."""
+    for port in (VOILA_PORT, 0):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+            try:
+                probe.bind((host, port))
+            except OSError:
+                continue
+            return probe.getsockname()[1]
+    raise CommandFailure(f"no free port on {host} for Voilà")  # pragma: no cover
 
 
 # --------------------------------------------------------------------- parser and main
@@ -372,6 +525,9 @@ def build_parser() -> Parser:
         prog="olexplore", description=__doc__.split("\n\n")[0].replace("``", ""), allow_abbrev=False
     )
     parser.add_argument("--version", action="version", version=f"olexplore {olexplore.__version__}")
+    parser.add_argument(
+        "--debug", action="store_true", help="show the traceback of an unexpected error"
+    )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     defaults = "Unset flags: the problem's suggested settings, then Config's defaults."
     for name, grid in (("run", False), ("compare", True)):
@@ -387,11 +543,22 @@ def build_parser() -> Parser:
         sub.add_argument("--no-progress", action="store_true", help="no progress bar")
     problems = commands.add_parser("problems", help="list the problems", allow_abbrev=False)
     problems.add_argument("--names", action="store_true", help="names only, one per line")
+    served = {
+        "lab": "JupyterLab makes its own token and prints the address with it.",
+        "app": (
+            "Voilà is served on 127.0.0.1 behind a fresh random token; the address with the "
+            "token is printed (Voilà 0.5 would open its browser tab without the token, so no "
+            "tab is opened: open the printed address)."
+        ),
+    }
     for name, tool in (("lab", "JupyterLab"), ("app", "Voilà")):
         sub = commands.add_parser(
             name,
             help=f"open the explorer in {tool}",
-            description=f"Open the explorer notebook in {tool}; {tool}'s options go after --.",
+            description=(
+                f"Open the explorer notebook in {tool}; {tool}'s options go after --. "
+                f"{served[name]}"
+            ),
             allow_abbrev=False,
         )
         sub.add_argument("--notebook", metavar="PATH", help="another notebook to open")
@@ -401,13 +568,20 @@ def build_parser() -> Parser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``olexplore`` command line; return the exit status.
 
+    Bad input is one ``olexplore: error: ...`` line (status 2 for flags and files, 1 for a
+    failure while running); an unexpected error is one line too, with its traceback only under
+    ``--debug`` (anywhere before ``--``).
+
     >>> main(["run", "--steps", "0"])
     2
     """
     argv = sys.argv[1:] if argv is None else list(argv)
     argv, passthrough = split_passthrough(argv)
+    debug = "--debug" in argv
+    argv = [arg for arg in argv if arg != "--debug"]
     try:
         args, unknown = build_parser().parse_known_args(argv)
+        args.debug = debug
         extra = [*unknown, *passthrough]
         if args.command in ("lab", "app"):
             return command_jupyter(args, extra)
@@ -418,8 +592,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UsageError as error:
         print(f"olexplore: error: {error}", file=sys.stderr)
         return 2
+    except CommandFailure as error:
+        if debug and error.__cause__ is not None:
+            traceback.print_exception(error.__cause__)
+        print(f"olexplore: error: {error}", file=sys.stderr)
+        return 1
     except SystemExit as exit_:  # --help, --version
         return exit_.code if isinstance(exit_.code, int) else 0
     except KeyboardInterrupt:  # before anything was recorded (e.g. while building)
         print("olexplore: interrupted", file=sys.stderr)
         return INTERRUPTED
+    except Exception as error:  # noqa: BLE001 - one line, the traceback only when asked for
+        if debug:
+            traceback.print_exc()
+        hint = "" if debug else f" ({DEBUG_HINT})"
+        print(f"olexplore: error: internal error: {error_text(error)}{hint}", file=sys.stderr)
+        return 1

@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -306,6 +307,138 @@ def test_a_bad_config_file_is_named_with_its_field(tmp_path, capsys):
     assert "not valid JSON" in capsys.readouterr().err
 
 
+def one_error_line(capsys, status_line_start="olexplore: error: "):
+    captured = capsys.readouterr()
+    lines = captured.err.splitlines()
+    assert len(lines) == 1 and lines[0].startswith(status_line_start), captured.err
+    assert "Traceback" not in captured.err
+    return lines[0]
+
+
+@pytest.mark.parametrize(
+    "content, says",
+    [
+        (b"PK\x03\x04\xff\xfe\x00\x00", "not UTF-8 text (byte 0xff at position 4)"),
+        (b"[" * 100_000, "not valid JSON (nested 100000 deep"),
+        (b'{"learning_rate": NaN}', "not valid JSON (NaN is not JSON)"),
+        (b'{"learning_rate": 0.1, "optim', "not valid JSON (Unterminated string"),
+    ],
+    ids=["binary", "deep", "nan", "truncated"],
+)
+def test_a_damaged_config_file_is_one_line_naming_the_flag_and_file(
+    tmp_path, capsys, content, says
+):
+    path = tmp_path / "config.json"
+    path.write_bytes(content)
+    assert cli.main(["run", "--config", str(path), "--no-progress"]) == 2
+    line = one_error_line(capsys)
+    assert line.startswith(f"olexplore: error: argument --config: {str(path)!r}: "), line
+    assert says in line, line
+
+
+def test_a_config_directory_is_one_line(tmp_path, capsys):
+    assert cli.main(["run", "--config", str(tmp_path)]) == 2
+    line = one_error_line(capsys)
+    assert "--config" in line and str(tmp_path) in line
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        zipfile.BadZipFile("File is not a zip file"),
+        EOFError("Compressed file ended before the end-of-stream marker was reached"),
+        OSError(5, "Input/output error", "data/mnist.npz"),
+        UnicodeDecodeError("utf-8", b"\xff", 0, 1, "invalid start byte"),
+    ],
+    ids=["BadZipFile", "EOFError", "OSError", "UnicodeDecodeError"],
+)
+def test_a_problem_that_fails_to_build_is_one_line_exit_1(error, monkeypatch, capsys):
+    def broken(*args, **kwargs):
+        raise error
+
+    monkeypatch.setattr("olexplore.runs.run.build_setup", broken)
+    for command in ("run", "compare"):
+        assert cli.main([command, "--problem", "quadratic", "--no-progress"]) == 1
+        line = one_error_line(capsys)
+        assert type(error).__name__ in line and "--debug" not in line, line
+        if command == "run":
+            assert line.startswith("olexplore: error: problem 'quadratic' could not be built: ")
+    assert "'data/mnist.npz'" in str(
+        cli.error_text(OSError(5, "Input/output error", "data/mnist.npz"))
+    )
+
+
+def test_a_truncated_data_file_is_one_line(tmp_path, capsys):
+    path = tmp_path / "mnist.npz"
+    path.write_bytes(b"PK\x03\x04" + b"\x00" * 20)  # the start of a zip, cut short
+    argv = ["run", "--problem", "mnist", "--problem-param", f"path={path}", "--steps", "1"]
+    assert cli.main([*argv, "--no-progress"]) in (1, 2)
+    one_error_line(capsys)
+
+
+def test_an_unexpected_error_is_one_line_unless_debug(monkeypatch, capsys):
+    def broken(args):
+        raise TypeError("boom")
+
+    monkeypatch.setattr(cli, "command_problems", broken)
+    assert cli.main(["problems"]) == 1
+    line = one_error_line(capsys)
+    assert line == (
+        "olexplore: error: internal error: TypeError: boom (run with --debug for the traceback)"
+    )
+    assert cli.main(["--debug", "problems"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("Traceback (most recent call last):")
+    assert err.splitlines()[-1] == "olexplore: error: internal error: TypeError: boom"
+    assert cli.main(["problems", "--debug"]) == 1  # anywhere before --
+    assert "Traceback" in capsys.readouterr().err
+
+
+def test_debug_shows_the_traceback_of_a_build_failure(monkeypatch, capsys):
+    def broken(*args, **kwargs):
+        raise zipfile.BadZipFile("File is not a zip file")
+
+    monkeypatch.setattr("olexplore.runs.run.build_setup", broken)
+    assert cli.main(["run", "--problem", "quadratic", "--debug", "--no-progress"]) == 1
+    err = capsys.readouterr().err
+    assert "Traceback" in err and "broken" in err
+    assert err.splitlines()[-1].startswith("olexplore: error: problem 'quadratic' could not be")
+
+
+def test_an_output_that_cannot_be_written_is_one_line(tmp_path, monkeypatch, capsys):
+    def full(*args, **kwargs):
+        raise OSError(28, "No space left on device", str(tmp_path / "history.csv"))
+
+    monkeypatch.setattr(cli, "to_csv", full)
+    argv = ["run", "--problem", "quadratic", "--steps", "3", "--no-progress", "--out"]
+    assert cli.main([*argv, str(tmp_path)]) == 1
+    line = one_error_line(capsys)
+    assert line.startswith(f"olexplore: error: argument --out: cannot write into {str(tmp_path)!r}")
+    assert "No space left on device" in line
+
+
+@pytest.mark.slow
+def test_python_dash_m_olexplore_runs_the_command():
+    done = subprocess.run(
+        [sys.executable, "-m", "olexplore", "problems", "--names"],
+        capture_output=True,
+        text=True,
+        env=ENV,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == problem_names()
+    done = subprocess.run(
+        [sys.executable, "-m", "olexplore", "run", "--steps", "0"],
+        capture_output=True,
+        text=True,
+        env=ENV,
+        timeout=300,
+    )
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert done.stderr.strip().splitlines()[-1].startswith("olexplore: error: argument --steps")
+
+
 def test_help_and_version_exit_0(capsys):
     assert cli.main(["run", "--help"]) == 0
     assert "--learning-rate" in capsys.readouterr().out
@@ -334,9 +467,99 @@ def test_lab_and_app_start_jupyter_on_the_notebook(command, module, tmp_path, mo
     (argv,) = started
     assert argv[:4] == [sys.executable, "-m", module, str(notebook)]
     root = command == "lab" and os.geteuid() == 0
+    if command == "app":  # served behind a token on 127.0.0.1, at the port given
+        token = argv[4].removeprefix("--Voila.token=")
+        assert len(token) >= 40 and argv[5:7] == ["--Voila.ip=127.0.0.1", "--Voila.port_retries=0"]
+        argv = argv[:4] + argv[7:]
     assert argv[4:] == ["--allow-root"] * root + ["--no-browser", "--port", "8899"]
     assert cli.main([command, "--notebook", str(notebook), "--no-browser"]) == 0
     assert started[-1][-1] == "--no-browser"
+
+
+def test_app_serves_voila_behind_a_fresh_token_and_prints_its_address(
+    tmp_path, monkeypatch, capsys
+):
+    notebook = tmp_path / "explorer.ipynb"
+    notebook.write_text("{}")
+    started = []
+    monkeypatch.setattr(cli, "_exec", lambda argv: started.append(argv) or 0)
+    assert cli.main(["app", "--notebook", str(notebook)]) == 0
+    assert cli.main(["app", "--notebook", str(notebook)]) == 0
+    first, second = started
+    (token,) = [a.removeprefix("--Voila.token=") for a in first if a.startswith("--Voila.tok")]
+    (port,) = [int(a.removeprefix("--port=")) for a in first if a.startswith("--port=")]
+    assert first[4:] == [
+        f"--Voila.token={token}",
+        "--Voila.ip=127.0.0.1",
+        f"--port={port}",
+        "--Voila.port_retries=0",
+        "--no-browser",
+    ]
+    assert second[4] != first[4]  # a fresh token each time
+    line = capsys.readouterr().err.splitlines()[0]
+    assert (
+        line == f"olexplore: the explorer will be served at http://127.0.0.1:{port}/?token={token}"
+    )
+
+
+def test_app_keeps_the_token_ip_and_port_given_after_the_dashes(tmp_path, monkeypatch, capsys):
+    notebook = tmp_path / "explorer.ipynb"
+    notebook.write_text("{}")
+    started = []
+    monkeypatch.setattr(cli, "_exec", lambda argv: started.append(argv) or 0)
+    extra = ["--Voila.token=mine", "--Voila.ip=0.0.0.0", "--port=9123"]
+    assert cli.main(["app", "--notebook", str(notebook), "--", *extra]) == 0
+    (argv,) = started
+    assert argv[4:] == ["--Voila.port_retries=0", "--no-browser", *extra]
+    assert "http://127.0.0.1:9123/?token=mine" in capsys.readouterr().err
+
+
+def test_app_help_says_how_it_is_served(capsys):
+    assert cli.main(["app", "--help"]) == 0
+    help_text = " ".join(capsys.readouterr().out.split())
+    assert "127.0.0.1 behind a fresh random token" in help_text
+    assert "Voilà 0.5 would open its browser tab without the token" in help_text
+
+
+@pytest.mark.slow
+def test_voila_refuses_requests_without_the_token(tmp_path):
+    """The options ``olexplore app`` builds, given to the real Voilà."""
+    import time
+    import urllib.error
+    import urllib.request
+
+    notebook = tmp_path / "empty.ipynb"
+    notebook.write_text(
+        json.dumps({"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5})
+    )
+    options, url = cli.voila_options([], token="sesame")
+    argv = [sys.executable, "-m", "voila", str(notebook), *options]
+    server = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=ENV)
+    try:
+        base = url.split("?")[0]
+        for _ in range(120):
+            try:
+                with urllib.request.urlopen(url, timeout=5) as answer:
+                    assert answer.status == 200
+                break
+            except (urllib.error.URLError, ConnectionError):
+                time.sleep(0.5)
+        else:
+            pytest.fail("Voilà did not start")
+
+        class NoRedirect(urllib.request.HTTPRedirectHandler):
+            def redirect_request(self, *args, **kwargs):
+                return None
+
+        opener = urllib.request.build_opener(NoRedirect)
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            opener.open(base, timeout=5)
+        assert refused.value.code == 302 and "/login" in refused.value.headers["Location"]
+        with pytest.raises(urllib.error.HTTPError):
+            opener.open(base + "api/kernels", timeout=5)
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
 
 
 def test_lab_without_the_notebook_exits_2(tmp_path, monkeypatch, capsys):
