@@ -216,11 +216,13 @@ class Session:
         run = self._current
         live = path in FIELDS and FIELDS[path].live
         if live and run is None:
-            return Edit(path, value, "live", "", {path: (_at(old, path), _at(new, path))})
+            applied = {path: (_at(old, path), _at(new, path))}
+            return Edit(path, value, "live", _live_words(applied), applied)
         if live and run is not None and (not run.done or _reopens(run, new)):
             applied = run.apply_live_changes(_live_part(run.config, new))
-            words = ", ".join(f"{k} {a:g} → {b:g}" for k, (a, b) in applied.items())
-            message = f"applied live at step {run.step}: {words}" if run.step else ""
+            message = _live_words(applied)
+            if run.step and applied:
+                message = f"applied live at step {run.step}: {message}"
             return Edit(path, value, "live", message, applied)
         replaced = self._replace_current(f"{path} changed")
         message = f"{path} changed: the next run starts from the new settings"
@@ -302,12 +304,15 @@ class Session:
         self.titles.pop(run, None)
         run.release()
 
-    def reset(self) -> Run:
-        """Start a new current run from :attr:`config` (a run that trained is kept)."""
-        self._replace_current("reset")
+    def reset(self, why: str = "reset") -> Run:
+        """Start a new current run from :attr:`config` (a run that trained is kept, stopped
+        with ``why`` in its reason)."""
+        self._replace_current(why)
         return self.current
 
-    def _trainable(self) -> Run:
+    def ready_run(self) -> Run:
+        """The run that training advances: the current one, or a new one from :attr:`config`
+        when it is done; a ValueError naming every invalid field while any is pending."""
         if self.invalid:
             fields = "; ".join(self.invalid.values())
             raise ValueError(f"cannot train while settings are invalid: {fields}")
@@ -326,15 +331,15 @@ class Session:
         ValueError naming the fields) while any edit is invalid.
         """
         steps = _check_steps(steps, "steps", minimum=0)
-        run = self._trainable()
+        run = self.ready_run()
         if steps is not None and run.step + steps > run.config.steps:
             self.edit("steps", run.step + steps)
         return run.run(steps, progress)
 
-    def step(self, count: int = 1) -> History:
+    def step(self, count: int = 1, progress: Callable[[Run], Any] | None = None) -> History:
         """Train ``count`` steps and leave the run ``"paused"`` (unless it ended)."""
         count = _check_steps(count, "count", minimum=1)
-        history = self.run(count)
+        history = self.run(count, progress)
         self.current.pause()
         return history
 
@@ -408,13 +413,18 @@ class Session:
         if not isinstance(text, str):
             raise ValueError(f"text: got {describe(text)}; accepted: JSON text of a Config.")
         config = Config.from_json(text)
-        if config.problem not in problem_names() and (
-            self.problem is None or config.problem != self.problem.name
-        ):
+        return self.use(config)
+
+    def use(self, config: Config) -> Config:
+        """Take every setting of ``config`` at once (the current run is replaced)."""
+        if not isinstance(config, Config):
+            raise ValueError(f"config: got {describe(config)}; accepted: a Config.")
+        own = self.problem.name if self.problem is not None else None
+        if config.problem not in problem_names() and config.problem != own:
             raise ValueError(
                 f"problem: got {config.problem!r}; accepted: one of {', '.join(problem_names())}."
             )
-        self._replace_current("settings loaded")
+        self._replace_current("settings replaced")
         self._config = config
         self.invalid.clear()
         return config
@@ -454,6 +464,10 @@ def _live_part(current: Config, new: Config) -> Config:
         steps=new.steps,
         clipping=dataclasses.replace(current.clipping, norm=norm),
     )
+
+
+def _live_words(applied: Mapping[str, tuple[Any, Any]]) -> str:
+    return ", ".join(f"{key} {old:g} → {new:g}" for key, (old, new) in applied.items())
 
 
 def _at(config: Config, path: str) -> Any:

@@ -1,9 +1,10 @@
-"""The explorer: controls, live figure and run table around one training run at a time.
+"""The explorer: wiring between a :class:`~olexplore.runs.session.Session` and its views.
 
-The explorer only edits a :class:`~olexplore.runs.Config` and renders Histories: training is
-done by :class:`~olexplore.runs.Run` (chunks of fused steps), driven on the kernel's event loop
-by the :class:`~olexplore.ui.trainer.Trainer`. Every callback is guarded: an error becomes a
-message in the panel, and the kernel and the finished runs survive.
+The Session owns every setting and every run; the explorer binds the control panel's edits to
+``session.edit``, shows each invalid field's message at the field, draws the Session's runs in
+the live figure and the run table, and drives training on the kernel's event loop with the
+:class:`~olexplore.ui.trainer.Trainer`. Every callback is guarded: an error becomes a message
+in the panel, and the kernel and the finished runs survive.
 """
 
 from __future__ import annotations
@@ -22,11 +23,12 @@ from olexplore.runs.config import Config
 from olexplore.runs.export import as_code, to_csv, to_json
 from olexplore.runs.figures import run_style, save_figure
 from olexplore.runs.history import History
+from olexplore.runs.presets import PRESETS
 from olexplore.runs.record import device_name, record_of
-from olexplore.runs.run import ResetRequired, Run
+from olexplore.runs.run import Run
+from olexplore.runs.session import Edit, Session
 from olexplore.ui.controls import ControlPanel
 from olexplore.ui.live_figure import LiveFigure, Trace
-from olexplore.runs.presets import PRESETS
 from olexplore.ui.run_table import Entry, RunTable
 from olexplore.ui.trainer import Trainer
 
@@ -41,6 +43,9 @@ def _guarded(method: Callable[..., Any]) -> Callable[..., Any]:
     def wrapper(self: Explorer, *args: Any, **kwargs: Any) -> Any:
         try:
             return method(self, *args, **kwargs)
+        except ValueError as error:  # bad input: its message names the field and what is accepted
+            self.show_message(str(error), error=True)
+            return None
         except Exception as error:  # noqa: BLE001 - shown to the user, never lost
             self.show_message(f"{type(error).__name__}: {error}", error=True)
             return None
@@ -71,18 +76,17 @@ class Explorer:
         chunk_seconds: float = 0.05,
         export_dir: str | Path = "olexplore-export",
     ) -> None:
-        self.problem = problem
-        self.chunk_seconds = chunk_seconds
+        self.session = Session(config, problem=problem, chunk_seconds=chunk_seconds)
         self.export_dir = Path(export_dir)
-        self.panel = ControlPanel()
+        own = problem.name if problem is not None else None
+        self.panel = ControlPanel(self.session.config, own_problem=own)
         self.figure = LiveFigure(backend=backend)
         self.table = RunTable(on_toggle=self._on_toggle, on_delete=self._on_delete)
         self.trainer = Trainer(on_chunk=self._on_chunk, on_end=self._on_end)
-        self.entries: list[Entry] = []
-        self.current: Run | None = None
-        self._queue: list[Run] = []
+        self._entries: dict[Run, Entry] = {}
         self._styles_used = 0
         self._text_refreshed = 0.0
+        self._surface_of: Run | None = None
         self._build_buttons()
         self.message = widgets.HTML()
         self.status = widgets.HTML()
@@ -90,10 +94,9 @@ class Explorer:
         self.config_json = widgets.Textarea(layout=widgets.Layout(width="100%", height="220px"))
         self.widget = self._layout()
         self.widget.add_class("olexplore-explorer")
-        if config is not None:
-            self.panel.config = config
-        self.panel.on_change(self._on_control_change)
-        self.reset()
+        self.panel.on_edit(self._on_edit)
+        self._show_settings()
+        self._refresh(force=True)
 
     # ----------------------------------------------------------------- layout
     def _build_buttons(self) -> None:
@@ -118,8 +121,11 @@ class Explorer:
         self.keep_button = button(
             "Keep run",
             "thumb-tack",
-            "Keep the current run in the comparison and start a new one",
+            "Keep the current run as it is and start a new one (every run is kept anyway)",
             self.keep,
+        )
+        self.undo_button = button(
+            "Undo delete", "undo", "Bring back the last deleted run", self.undo
         )
         self.export_button = button(
             "Export",
@@ -187,6 +193,7 @@ class Explorer:
                 self.step_button,
                 self.reset_button,
                 self.keep_button,
+                self.undo_button,
                 self.preset,
             ]
         )
@@ -219,69 +226,84 @@ class Explorer:
     # ----------------------------------------------------------------- state
     @property
     def config(self) -> Config:
-        """The settings of the controls (validated)."""
-        return self.panel.config
+        """The settings: the Session's last valid Config."""
+        return self.session.config
 
     @config.setter
     def config(self, config: Config) -> None:
-        self.panel.config = config
-        self.reset()
+        self.trainer.cancel()
+        self.session.use(config)
+        self._show_settings()
+        self._refresh(force=True)
+
+    @property
+    def current(self) -> Run:
+        """The run that Play advances (the Session's current run)."""
+        return self.session.current
 
     @property
     def runs(self) -> list[Run]:
-        """Every run in the comparison, the current one last."""
-        return [entry.run for entry in self.entries]
+        """Every run shown, oldest first (the Session's runs)."""
+        return list(self.session.runs)
+
+    @property
+    def entries(self) -> list[Entry]:
+        """How each run is drawn (colour, style, visibility), in the order of :attr:`runs`."""
+        return [self._entry(run) for run in self.session.runs]
 
     def show_message(self, text: str, *, error: bool = False) -> None:
-        """A one-line message above the figure (errors in red)."""
+        """A message above the figure (errors in red)."""
         colour = "#D55E00" if error else "#0072B2"
         self.message.value = f'<span style="color:{colour}">{html.escape(text)}</span>'
 
-    def _next_style(self) -> dict[str, Any]:
-        style = run_style(self._styles_used)
-        self._styles_used += 1
-        return style
-
-    def _new_run(self, config: Config) -> Run:
-        return Run(config, self.problem, chunk_seconds=self.chunk_seconds)
-
-    def _add_entry(self, run: Run, *, current: bool) -> Entry:
-        style = self._next_style()
-        entry = Entry(
-            key=f"run-{self._styles_used}",
-            run=run,
-            color=style["color"],
-            linestyle=style.get("linestyle", "-"),
-            current=current,
-        )
-        self.entries.append(entry)
+    def _entry(self, run: Run) -> Entry:
+        entry = self._entries.get(run)
+        if entry is None:
+            style = run_style(self._styles_used)
+            self._styles_used += 1
+            entry = Entry(
+                key=f"run-{self._styles_used}",
+                run=run,
+                color=style["color"],
+                linestyle=style.get("linestyle", "-"),
+            )
+            self._entries[run] = entry
+        entry.current = self.session.has_current and run is self.session.current
+        entry.name = f"run {list(self._entries).index(run) + 1}"
+        entry.differs = self.session.label(run)
         return entry
+
+    def _show_settings(self) -> None:
+        """Write the Session's settings into the panel (fields being edited stay as typed)."""
+        session = self.session
+        self.panel.show(session.config, session.variable_names, keep=set(session.invalid))
+        self.panel.mark(session.invalid)
+        self._show_surface()
+
+    def _show_surface(self) -> None:
+        run = self.session.current
+        if run is not self._surface_of:
+            self._surface_of = run
+            self.figure.set_surface(run.surface)
 
     # ----------------------------------------------------------------- actions
     @_guarded
     def reset(self) -> None:
-        """Discard the current run and build a fresh one from the controls."""
+        """Start a new run from the settings (a run that trained stays in the comparison)."""
         self.trainer.cancel()
-        self._queue.clear()
-        if self.current is not None:
-            self.entries = [e for e in self.entries if e.run is not self.current]
-            self.current.release()
-        self.current = None
-        config = self.panel.config
-        run = self._new_run(config)
-        self.current = run
-        self._add_entry(run, current=True)
-        self.panel.set_variable_names(run.variable_names)
-        self.figure.set_surface(run.surface)
+        self.session.queue.clear()
+        self.session.reset()
+        self._show_surface()
         self._refresh(force=True)
 
     @_guarded
     def play(self) -> None:
-        """Train the current run on the kernel's event loop (returns at once)."""
-        run = self._ensure_current()
-        if run.done:
-            self.show_message(f"this run is {run.status}; press Reset or Keep run to start anew")
+        """Train on the kernel's event loop (returns at once): queued preset runs first."""
+        if self.session.queue:
+            self._play_next()
             return
+        run = self.session.ready_run()  # a ValueError naming invalid fields: shown
+        self._show_surface()
         self.show_message("")
         self.trainer.play(run)
 
@@ -292,111 +314,104 @@ class Explorer:
 
     @_guarded
     def step(self, steps: int = 1) -> None:
-        """Run ``steps`` training steps now (blocking)."""
-        run = self._ensure_current()
-        self.trainer.run_blocking(run, steps)
+        """Run ``steps`` training steps now (blocking) and leave the run paused."""
+        self.trainer.cancel()
+        self.session.step(steps, progress=self._on_chunk)
+        self._refresh(force=True)
 
     @_guarded
     def keep(self) -> None:
-        """Keep the current run in the comparison and start a new one with the same settings."""
-        if self.current is None or self.current.step == 0:
+        """Keep the current run as it is and start a new one with the same settings."""
+        run = self.session.current
+        if run.step == 0:
             self.show_message("nothing to keep yet: train the current run first")
             return
         self.trainer.pause()
         self.trainer.cancel()
-        kept = self.current
-        kept.pause()
-        for entry in self.entries:
-            if entry.run is kept:
-                entry.current = False
-        self.current = None
-        run = self._new_run(self.panel.config)
-        self.current = run
-        self._add_entry(run, current=True)
-        self.show_message(f"kept {kept.label} ({kept.step} steps); change settings and Play")
+        label = self.session.label(run)
+        self.session.reset(why="kept")
+        self.show_message(f"kept {label} ({run.step} steps); change settings and Play")
+        self._refresh(force=True)
+
+    @_guarded
+    def undo(self) -> None:
+        """Bring back the last deleted run."""
+        run = self.session.undo()
+        text = "nothing to undo" if run is None else f"restored {self.session.label(run)}"
+        self.show_message(text)
         self._refresh(force=True)
 
     def run(self, steps: int | None = None) -> History:
-        """Headless: train the current run until done (or ``steps`` more); return its History."""
-        run = self._ensure_current()
-        self.trainer.run_blocking(run, steps)
-        if run.status == "failed" and run.error is not None:
-            raise run.error
-        return run.history
+        """Headless: train the current run until done (or ``steps`` more); return its History.
 
-    def _ensure_current(self) -> Run:
-        if self.current is None:
-            self.reset()
-        if self.current is None:
-            raise RuntimeError("the settings are not valid; see the message in the panel")
-        return self.current
+        Raises a ValueError naming the invalid fields while any edit is invalid.
+        """
+        history = self.session.run(steps, progress=self._on_chunk)
+        self._show_surface()
+        self._report_end(self.session.current)
+        return history
 
     @_guarded
     def apply_preset(self, key: str) -> None:
-        """Start one of :data:`~olexplore.runs.presets.PRESETS`: its runs train one after another."""
+        """Start one of :data:`~olexplore.runs.presets.PRESETS`: its runs train one by one."""
         if not key:
             return
         preset = PRESETS[key]
         self.trainer.cancel()
-        for entry in self.entries:
-            entry.run.release()
-        self.entries = []
-        self.current = None
-        *others, last = preset.configs
-        queue = []
-        for config in others:
-            run = self._new_run(config)
-            self._add_entry(run, current=False)
-            queue.append(run)
-        self.panel.config = last
-        self.reset()
-        self._queue = queue
+        self.session.apply_preset(preset)
+        self._show_settings()
         self.show_message(f"{preset.name}: {preset.note}")
         self.preset.value = ""
+        self._refresh(force=True)
         if self.trainer.loop is not None:
             self._play_next()
 
     def _play_next(self) -> None:
-        if self._queue:
-            self.trainer.play(self._queue.pop(0))
-        elif self.current is not None and not self.current.done:
-            self.trainer.play(self.current)
+        queue = self.session.queue
+        if queue:
+            self.trainer.play(queue.pop(0))
+        elif not self.session.current.done:
+            self.trainer.play(self.session.current)
 
     # ----------------------------------------------------------------- callbacks
     @_guarded
-    def _on_control_change(self, field: str, live: bool) -> None:
-        if not self.panel.valid:
-            return  # the panel shows what is wrong; the runs are untouched
-        config = self.panel.config
-        run = self.current
-        if live and run is not None and not run.done:
-            try:
-                changed = run.apply_live_changes(config)
-            except ResetRequired:
-                changed = None  # an earlier edit needs a reset: fall through
-            if changed is not None:
-                if changed:
-                    text = ", ".join(f"{k} {old:g} → {new:g}" for k, (old, new) in changed.items())
-                    self.show_message(f"applied live at step {run.step}: {text}")
-                return
-        if run is not None and run.step > 0:
-            self.show_message(
-                f"changing {field} resets the run (the previous one is discarded; use Keep run "
-                "to compare)"
-            )
-        self.reset()
+    def _on_edit(self, path: str, value: Any) -> None:
+        edit = self.session.edit(path, value)
+        self.panel.mark(self.session.invalid)
+        if edit.kind == "invalid":
+            self.show_message(edit.message, error=True)
+            return
+        if edit.kind == "reset":
+            self.trainer.cancel()
+            self.session.queue.clear()
+        if edit.kind == "reset" and path in ("problem", "decay.name"):
+            self._show_settings()  # suggested settings, new variable rows
+        if edit.message or self.session.invalid:
+            self._show_edit(edit)
+        self._show_surface()
+        self._refresh(force=True)
+
+    def _show_edit(self, edit: Edit) -> None:
+        pending = "; ".join(self.session.invalid.values())
+        if pending:
+            self.show_message(f"still invalid: {pending}", error=True)
+        else:
+            self.show_message(edit.message)
 
     @_guarded
     def _on_chunk(self, run: Run) -> None:
         self._refresh()
 
-    @_guarded
-    def _on_end(self, run: Run) -> None:
+    def _report_end(self, run: Run) -> None:
         if run.status in ("diverged", "failed"):
             self.show_message(run.reason or run.status, error=True)
             self.figure.mark(run.reason or run.status)
         self._refresh(force=True)
-        if run is not self.current and run.status != "paused":
+
+    @_guarded
+    def _on_end(self, run: Run) -> None:
+        self._report_end(run)
+        if run is not self.session.current and run.status != "paused":
             self._play_next()
 
     @_guarded
@@ -419,17 +434,17 @@ class Explorer:
 
     @_guarded
     def _on_delete(self, entry: Entry) -> None:
-        if entry.run is self.current:
-            return
-        self.entries = [e for e in self.entries if e is not entry]
-        entry.run.release()
+        if self.session.has_current and entry.run is self.session.current:
+            self.trainer.cancel()
+        self.session.delete(entry.run)
+        self.show_message(f"deleted {entry.differs}; Undo brings it back")
         self._refresh(force=True)
 
     def _traces(self) -> Sequence[Trace]:
         return [
             Trace(
                 key=e.key,
-                label=e.run.label,
+                label=e.differs,
                 history=e.run.history,
                 color=e.color,
                 linestyle=e.linestyle,
@@ -446,10 +461,10 @@ class Explorer:
             return  # text follows the figure's frame rate: no per-chunk widget traffic
         self._text_refreshed = now
         self.table.set_entries(self.entries)
-        run = self.current
-        if run is None:
+        if not self.session.has_current:
             self.status.value = ""
             return
+        run = self.session.current
         loss = run.history.last("loss")
         self.status.value = (
             f"step <b>{run.step}</b>/{run.config.steps} · loss <b>{loss:.4g}</b> · "
@@ -461,7 +476,7 @@ class Explorer:
     def export(self) -> list[Path]:
         """Write every run (CSV, JSON) and the figure (PNG) into ``export_dir``."""
         self.export_dir.mkdir(parents=True, exist_ok=True)
-        records = [record_of(e.run) for e in self.entries if e.run.step]
+        records = [record_of(run) for run in self.session.runs if run.step]
         paths = [
             to_csv(records, self.export_dir / "runs.csv"),
             to_json(records, self.export_dir / "runs.json"),
@@ -474,20 +489,22 @@ class Explorer:
     @_guarded
     def show_code(self) -> str:
         """Show (and return) the ``optimize_loss`` code for the current settings."""
-        self.code.value = as_code(self.panel.config)
+        self.code.value = as_code(self.session.config)
         return self.code.value
 
     @_guarded
     def save_config(self) -> str:
         """Show (and return) the settings as JSON."""
-        self.config_json.value = self.panel.config.to_json()
+        self.config_json.value = self.session.to_json()
         return self.config_json.value
 
     @_guarded
     def load_config(self, text: str | None = None) -> None:
         """Apply settings from JSON text (the box below the figure by default)."""
-        config = Config.from_json(self.config_json.value if text is None else text)
-        self.config = config
+        self.trainer.cancel()
+        self.session.load_json(self.config_json.value if text is None else text)
+        self._show_settings()
+        self._refresh(force=True)
         self.show_message("settings loaded")
 
 

@@ -19,7 +19,8 @@ COLUMN_WIDTHS = "18px 180px minmax(120px, 1fr) 60px 70px 70px 160px 50px 40px"
 
 @dataclass
 class Entry:
-    """One run in the comparison, with how it is drawn."""
+    """One run in the comparison, with how it is drawn; ``name`` and ``differs`` are the words
+    of its "run" and "differs" cells (the explorer sets them from the Session)."""
 
     key: str
     run: Run
@@ -27,6 +28,8 @@ class Entry:
     linestyle: str = "-"
     visible: bool = True
     current: bool = False
+    name: str = ""
+    differs: str = ""
     cells: dict[str, Any] = field(default_factory=dict)
 
 
@@ -36,26 +39,6 @@ def _number(value: float) -> str:
     if math.isinf(value):
         return "inf" if value > 0 else "-inf"
     return f"{value:.4g}"
-
-
-def differences(run: Run, reference: Run | None) -> str:
-    """The config fields of ``run`` that differ from ``reference``, as short text.
-
-    >>> from olexplore.runs import Config
-    >>> a = Run(Config(problem="quadratic", steps=1))
-    >>> b = Run(Config(problem="quadratic", steps=1, optimizer="SGD", seed=3))
-    >>> differences(b, a)
-    'optimizer=SGD, seed=3'
-    """
-    if reference is None or reference is run:
-        return ""
-    changed = run.config.differences(reference.config)
-    parts = []
-    for name, (mine, _) in changed.items():
-        if isinstance(mine, dict):
-            mine = ", ".join(f"{k}={v}" for k, v in mine.items() if v not in (None, {})) or "{}"
-        parts.append(f"{name}={mine}")
-    return ", ".join(parts)
 
 
 class RunTable:
@@ -114,9 +97,6 @@ class RunTable:
 
         show.observe(toggled, names="value")
         delete.on_click(lambda _: self.on_delete(entry))
-        if entry.current:
-            delete.disabled = True
-            delete.tooltip = "The current run cannot be deleted; reset or keep it first"
         entry.cells = {
             name: widgets.HTML() for name in ("run", "differs", "step", "loss", "best", "status")
         }
@@ -135,14 +115,13 @@ class RunTable:
 
     def refresh(self) -> None:
         """Update the numbers of every row in place."""
-        reference = self.entries[0].run if self.entries else None
         for entry in self.entries:
             run, cells = entry.run, entry.cells
             loss = run.history["loss"] if "loss" in run.history else np.empty(0)
             finite = loss[np.isfinite(loss)]
-            name = html.escape(run.label) + (" <i>(current)</i>" if entry.current else "")
+            name = html.escape(entry.name) + (" <i>(current)</i>" if entry.current else "")
             cells["run"].value = name
-            cells["differs"].value = html.escape(differences(run, reference))
+            cells["differs"].value = html.escape(entry.differs)
             cells["step"].value = str(run.step)
             cells["loss"].value = _number(float(loss[-1]) if len(loss) else float("nan"))
             cells["best"].value = _number(float(finite.min()) if len(finite) else float("nan"))

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from olexplore.runs import Config
-from olexplore.ui.explorer import Explorer
 from olexplore.runs.presets import PRESETS
+from olexplore.ui.explorer import Explorer
 
 QUADRATIC = Config(problem="quadratic", optimizer="SGD", learning_rate=0.1, steps=40)
 
@@ -37,7 +37,8 @@ def test_keep_compares_runs_in_stable_colours(explorer):
     assert (kept.run.config.learning_rate, current.run.config.learning_rate) == (0.1, 0.05)
     assert kept.color != current.color and not kept.current and current.current
     assert [len(e.run.history) for e in explorer.entries] == [40, 40]
-    assert "learning_rate=0.05" in explorer.table.entries[1].cells["differs"].value
+    assert explorer.table.entries[1].cells["differs"].value == "lr 0.05"
+    assert explorer.table.entries[0].cells["differs"].value == "SGD lr 0.1"
 
 
 def test_live_learning_rate_change_keeps_the_run_and_its_compiled_step(explorer):
@@ -54,21 +55,31 @@ def test_live_learning_rate_change_keeps_the_run_and_its_compiled_step(explorer)
 
 def test_structural_change_resets_and_says_so(explorer):
     explorer.run(steps=5)
+    first = explorer.current
     explorer.panel.optimizer.value = "Adam"
-    assert "changing optimizer resets the run" in explorer.message.value
+    assert "optimizer changed: the next run starts from the new settings" in explorer.message.value
+    assert "the run of 5 steps is kept" in explorer.message.value
     assert explorer.current.step == 0 and explorer.current.config.optimizer == "Adam"
-    assert len(explorer.entries) == 1
+    assert [e.run for e in explorer.entries] == [first, explorer.current]
+    assert first.status == "stopped" and first.step == 5
 
 
 def test_bad_input_is_a_message_and_nothing_is_lost(explorer):
     explorer.run()
     explorer.keep()
     explorer.panel.learning_rate_text.value = -1.0
-    assert "learning_rate" in explorer.panel.error.value
-    assert "-1" in explorer.panel.error.value
+    at_field = html.unescape(explorer.panel.messages["learning_rate"].value)
+    assert "learning_rate: got -1.0 (float); accepted: a number >= 0." in at_field
+    assert "olexplore-invalid" in explorer.panel.learning_rate._dom_classes
+    assert explorer.session.invalid and explorer.config.learning_rate == 0.1
     assert len(explorer.entries) == 2 and explorer.entries[0].run.step == 40
+    explorer.play()  # refused, saying which field
+    assert "cannot train while settings are invalid: learning_rate" in explorer.message.value
+    with pytest.raises(ValueError, match="learning_rate"):
+        explorer.run()
     explorer.panel.learning_rate_text.value = 0.1
-    assert explorer.panel.error.value == ""
+    assert explorer.panel.messages["learning_rate"].value == ""
+    assert not explorer.session.invalid and len(explorer.run()) == 40
 
 
 def test_divergence_is_marked_in_the_table_and_the_message(explorer):
@@ -85,6 +96,8 @@ def test_errors_in_callbacks_never_reach_the_kernel(explorer):
     assert "not valid JSON" in explorer.message.value
     explorer.load_config('{"optimizer": "Adamm"}')
     assert "optimizer: got 'Adamm'" in html.unescape(explorer.message.value)
+    assert "ValueError" not in explorer.message.value  # the field's message, no exception name
+    assert explorer.config == QUADRATIC
 
 
 def test_delete_and_hide_runs(explorer):
@@ -96,8 +109,10 @@ def test_delete_and_hide_runs(explorer):
     explorer._on_toggle(kept)
     explorer._on_delete(kept)
     assert [e.run for e in explorer.entries] == [explorer.current]
-    explorer._on_delete(explorer.entries[0])  # the current run cannot be deleted
-    assert len(explorer.entries) == 1
+    assert "Undo brings it back" in explorer.message.value
+    explorer.undo()
+    assert [e.run for e in explorer.entries] == [kept.run, explorer.current]
+    assert kept.visible is False  # it keeps how it was drawn
 
 
 def test_export_code_and_config_round_trip(explorer, tmp_path):
@@ -157,3 +172,48 @@ def test_view_controls_and_panel_attributes(explorer):
     assert explorer.learning_rate is explorer.panel.learning_rate
     with pytest.raises(AttributeError, match="no_such_control"):
         explorer.no_such_control  # noqa: B018
+
+
+def test_the_explorer_is_wiring_around_its_session(explorer):
+    assert explorer.config is explorer.session.config
+    assert explorer.problem is explorer.panel.problem  # the dropdown, not a Problem object
+    assert explorer.clipping_norm is explorer.panel.controls["clipping.norm"]
+    history = explorer.run(steps=7)
+    assert history is explorer.session.current.history and len(history) == 7
+    with pytest.raises(ValueError, match="steps: got '3' .str.; accepted: an integer >= 0"):
+        explorer.run("3")
+    explorer.step(-5)
+    assert "count: got -5 (int)" in explorer.message.value
+
+
+def test_step_leaves_the_run_paused(explorer):
+    explorer.step()
+    explorer.step(2)
+    assert explorer.current.step == 3 and explorer.current.status == "paused"
+    assert explorer.status.value.rstrip().endswith("paused")
+
+
+def test_the_typed_clip_norm_is_taken_exactly(explorer):
+    explorer.panel.clipping_kind.value = "global_norm"
+    explorer.panel.clipping_norm_text.value = 0.05
+    assert explorer.config.clipping.norm == 0.05
+    explorer.panel.clipping_norm_text.value = 0
+    assert explorer.session.invalid == {
+        "clipping.norm": "clipping.norm: got 0.0 (float); accepted: a number > 0."
+    }
+    assert explorer.config.clipping.norm == 0.05
+    explorer.panel.clipping_norm_text.value = 1e9
+    assert explorer.config.clipping.norm == 1e9 and not explorer.session.invalid
+
+
+def test_a_problem_change_after_the_freeze_preset_trains_the_new_problem(tmp_path):
+    explorer = Explorer(QUADRATIC, backend="png", export_dir=tmp_path)
+    explorer.apply_preset("multipliers freeze a layer")
+    explorer.panel.problem.value = "digits-cnn"
+    assert "dropped what does not apply to it: multipliers['mlp/hidden/.*']" in html.unescape(
+        explorer.message.value
+    )
+    explorer.run(steps=2)
+    assert explorer.current.config.problem == "digits-cnn" and explorer.current.step == 2
+    assert "step <b>2</b>/" in explorer.status.value
+    assert "conv" in " ".join(explorer.panel.multipliers)  # the CNN's variable rows
