@@ -32,6 +32,14 @@ from olexplore.ui.live_figure import LiveFigure, Trace
 from olexplore.ui.run_table import Entry, RunTable
 from olexplore.ui.trainer import Trainer
 
+#: The page style of the explorer: invalid fields get a red border; messages scroll in place.
+STYLE = (
+    "<style>"
+    ".olexplore-invalid input, .olexplore-invalid select {border-color: #b00020 !important;"
+    " box-shadow: 0 0 0 1px #b00020;}"
+    ".olexplore-message {word-break: break-word;}"
+    "</style>"
+)
 #: Seconds between refreshes of the status line and run table while training.
 TEXT_INTERVAL = 0.25
 
@@ -216,7 +224,9 @@ class Explorer:
                 code_box,
             ]
         )
-        return widgets.HBox([self.panel.widget, main])
+        self.message.layout = widgets.Layout(max_height="6em", overflow="auto")
+        self.message.add_class("olexplore-message")
+        return widgets.HBox([widgets.HTML(STYLE), self.panel.widget, main])
 
     def _ipython_display_(self) -> None:
         from IPython.display import display  # noqa: PLC0415

@@ -199,7 +199,7 @@ def test_keep_run_then_play_draws_both_runs(lab):
     explorer.wait_for_step_above(2_000)
     kept, current = explorer.rows()
     assert int(kept["step"]) == kept_steps, "the kept run must not train on"
-    assert f"learning_rate={SECOND_RATE}" in current["differs"], current
+    assert f"lr {SECOND_RATE}" in current["differs"], current
     assert explorer.canvas_image() != before, "the canvas did not change for the second run"
     pixels = wait_until(
         browser.page,
