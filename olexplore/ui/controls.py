@@ -281,7 +281,7 @@ class ControlPanel:
         row = FIELDS[path]
         widget.description = _DESCRIPTIONS.get(path, path)
         widget.tooltip = row.help
-        if isinstance(widget, (w.Dropdown, w.FloatText, w.IntText)):
+        if isinstance(widget, (w.Dropdown, w.FloatText, w.IntText, w.FloatLogSlider)):
             widget.style.description_width = "initial"
         setattr(self, attribute_name(path), widget)
         self.controls[path] = widget
