@@ -11,6 +11,7 @@ built earlier keeps training the same variables). The seed only drives the shuff
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
@@ -20,7 +21,12 @@ from olexplore._tensorflow import tf
 from olexplore.engine.validation import describe
 from olexplore.engine.variables import as_tf_variable
 from olexplore.problems.base import Problem, Setup
-from olexplore.problems.real import shuffled_batches
+from olexplore.problems.params import MAX_BATCH_SIZE, count
+from olexplore.problems.real import check_examples, check_labels, shuffled_batches
+
+
+class BatchSizeWarning(UserWarning):
+    """A batch size above the number of examples given: batches hold every example once."""
 
 
 def _is_keras_layer(value: Any) -> bool:
@@ -36,18 +42,30 @@ def _summary(value: Any) -> str:
 
 
 def _as_array(value: Any, argument: str) -> np.ndarray:
-    try:
-        array = np.asarray(value)
-    except Exception:  # noqa: BLE001 - any failure means "not array-like"
-        array = None
-    if array is None or array.dtype == object or array.ndim == 0 or len(array) == 0:
-        raise ValueError(
-            f"{argument}: got {describe(value)}; accepted: a NumPy array (or array-like) of "
-            "numbers with one row per example."
-        )
+    array = check_examples(value, argument)
     if array.dtype.kind == "f":
         array = array.astype(np.float32)
     return array
+
+
+def _is_sparse_categorical(loss: Any) -> bool:
+    """True for the losses that take integer class labels (by name, class or function)."""
+    import keras  # noqa: PLC0415
+
+    if isinstance(loss, str):
+        return "sparse_categorical" in loss
+    if isinstance(loss, keras.losses.SparseCategoricalCrossentropy):
+        return True
+    return getattr(loss, "__name__", "") == "sparse_categorical_crossentropy"
+
+
+def _classes_of(model: Any, sample: Any) -> int | None:
+    """The number of outputs of ``model`` on ``sample`` (None when not one tensor of logits)."""
+    try:
+        shape = model(sample).shape
+    except Exception:  # noqa: BLE001 - a model of several outputs, say: no bound to check
+        return None
+    return int(shape[-1]) if len(shape) >= 2 and shape[-1] else None
 
 
 def _keras_loss(loss: Any, argument: str) -> Callable[[Any, Any], Any]:
@@ -187,11 +205,16 @@ class CustomProblem(Problem):
                     f"({describe(compiled)}); accepted: loss=<one callable (y_true, y_pred)>."
                 )
             function = _keras_loss(compiled, "the model's compiled loss")
+            sparse = _is_sparse_categorical(compiled)
         else:
             function = _keras_loss(loss, "loss")
+            sparse = _is_sparse_categorical(loss)
         if not model.built:
             sample = self.x[:1] if self.x is not None else next(iter(self.dataset.take(1)))[0]
             model(sample)
+        if sparse and self.y is not None:  # integer class labels, below the model's outputs
+            classes = _classes_of(model, self.x[:1])
+            self.y = check_labels(self.y, "y", classes).reshape(self.y.shape)
 
         def model_loss(x: Any, y: Any) -> tf.Tensor:
             value = tf.reduce_mean(function(y, model(x, training=True)))
@@ -235,8 +258,7 @@ class CustomProblem(Problem):
     # ----------------------------------------------------------------- building
     def build(self, seed: int = 0, batch_size: int = 64) -> Setup:
         """Restore the initial values and return the setup (same variables every time)."""
-        if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
-            raise ValueError(f"batch_size: got {describe(batch_size)}; accepted: an int >= 1.")
+        batch_size = count(batch_size, "batch_size", 1, MAX_BATCH_SIZE)
         for variable, value in zip(self._all_variables(), self._initial_values, strict=True):
             variable.assign(value)
         function = self._loss_of_batch
@@ -245,7 +267,15 @@ class CustomProblem(Problem):
         if self.dataset is not None:
             data = self.dataset.repeat()
         elif self.x is not None:
-            size = int(min(batch_size, len(self.x)))
+            size = min(batch_size, len(self.x))
+            if size < batch_size:  # no example twice in a batch, and said so
+                warnings.warn(
+                    f"batch_size: got {batch_size}, more than the {len(self.x)} examples of x; "
+                    f"every batch is all {len(self.x)} examples (pass batch_size <= "
+                    f"{len(self.x)} to silence this).",
+                    BatchSizeWarning,
+                    stacklevel=2,
+                )
             if self.y is not None:
                 data = shuffled_batches(self.x, self.y, size, seed)
             else:

@@ -26,6 +26,7 @@ from olexplore._tensorflow import tf
 from olexplore.engine.validation import describe
 from olexplore.engine.variables import as_tf_variable
 from olexplore.problems.base import Problem, Setup
+from olexplore.problems.params import MAX_BATCH_SIZE, count
 
 KERAS_DATASETS = ("mnist", "fashion_mnist")
 
@@ -73,7 +74,9 @@ def load_keras_dataset(name: str, path: str | os.PathLike | None = None) -> Clas
 
     ``path`` is a file with arrays ``x_train`` ``[n, ...]`` and ``y_train`` ``[n]`` (what
     ``keras.datasets.mnist`` downloads); without it Keras loads (and if needed downloads) the
-    dataset. Failures raise :class:`DatasetUnavailableError` saying why.
+    dataset. A failed download raises :class:`DatasetUnavailableError` saying why; a ``path``
+    that cannot be read, or whose arrays are not examples and class labels, a ``ValueError``
+    naming the file.
 
     >>> load_keras_dataset("cifar")
     Traceback (most recent call last):
@@ -85,6 +88,12 @@ def load_keras_dataset(name: str, path: str | os.PathLike | None = None) -> Clas
             f"name: got {describe(name)}; accepted: one of {', '.join(KERAS_DATASETS)}."
         )
     if path is not None:
+        if not os.path.isfile(path):
+            raise ValueError(
+                f"path: got {os.fspath(path)!r}, which is not a file; accepted: the path of an "
+                "existing .npz file with x_train and y_train (only path=None falls back to the "
+                "bundled digits when keras.datasets cannot load)."
+            )
         return _load_npz(os.fspath(path), name)
     return _download(name)
 
@@ -103,27 +112,88 @@ def _download(name: str) -> ClassificationData:
 
 
 def _load_npz(path: str, name: str) -> ClassificationData:
+    # An explicit file must load or fail: every problem with it is a ValueError naming it.
     try:
         with np.load(path, allow_pickle=False) as file:
+            if not hasattr(file, "files"):
+                raise ValueError("it holds one array, not a .npz archive")
             missing = [key for key in ("x_train", "y_train") if key not in file.files]
             if missing:
-                raise DatasetUnavailableError(
-                    f"{path} has arrays {file.files}; accepted: a .npz in the Keras format with "
+                raise ValueError(
+                    f"it has arrays {file.files}; accepted: a .npz in the Keras format with "
                     "x_train [n, ...] and y_train [n]"
                 )
             x, labels = file["x_train"], file["y_train"]
-    except (OSError, ValueError) as error:
-        raise DatasetUnavailableError(f"could not read {path}: {error}") from None
+    except Exception as error:  # noqa: BLE001 - BadZipFile, EOFError, zlib.error, OSError, ...
+        raise ValueError(f"path: could not read {path!r} as a Keras-format .npz: {error}") from None
     if x.ndim < 2 or labels.shape != (len(x),):
-        raise DatasetUnavailableError(
-            f"{path}: x_train has shape {x.shape} and y_train {labels.shape}; accepted: "
-            "x_train [n, ...] and y_train [n]"
+        raise ValueError(
+            f"path: {path!r}: x_train has shape {x.shape} and y_train {labels.shape}; "
+            "accepted: x_train [n, ...] and y_train [n]"
         )
-    return _classification(x, labels, f"{name} from {path}")
+    return _classification(x, labels, f"{name} from {path}", f"path: {path!r}: ")
 
 
-def _classification(x: np.ndarray, labels: np.ndarray, source: str) -> ClassificationData:
-    labels = np.asarray(labels).astype(np.int32).reshape(-1)
+def check_examples(x: Any, argument: str, *, minimum: int = 1) -> np.ndarray:
+    """``x`` as an array of numbers with at least ``minimum`` rows, else a ValueError.
+
+    >>> check_examples(np.zeros((3, 2)), "x").shape
+    (3, 2)
+    >>> check_examples(np.array(["a", "b"]), "x_train")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: x_train: got an array of dtype <U1 and shape (2,); accepted: a NumPy array ...
+    """
+    try:
+        array = np.asarray(x)
+    except Exception:  # noqa: BLE001 - ragged lists and the like: not array-like
+        array = np.asarray(None)
+    accepted = (
+        "accepted: a NumPy array (or array-like) of numbers (bool, int or float), one row per "
+        f"example, at least {minimum} row{'s' if minimum > 1 else ''}"
+    )
+    if array.dtype.kind not in "biuf" or array.ndim == 0 or len(array) < minimum:
+        got = (
+            f"an array of dtype {array.dtype} and shape {array.shape}"
+            if array.dtype != object and array.ndim
+            else describe(x)
+        )
+        raise ValueError(f"{argument}: got {got}; {accepted}.")
+    return array
+
+
+def check_labels(labels: Any, argument: str, classes: int | None = None) -> np.ndarray:
+    """Integer class labels ``0 <= label < classes`` (``classes`` None: no upper bound).
+
+    >>> check_labels([0, 2, 1], "y", classes=3).tolist()
+    [0, 2, 1]
+    >>> check_labels([0, -1], "y", classes=3)
+    Traceback (most recent call last):
+    ...
+    ValueError: y: got label -1 (at row 1); accepted: integer class labels from 0 to 2.
+    """
+    array = np.asarray(labels).reshape(-1) if np.ndim(labels) else np.asarray([labels])
+    upper = "" if classes is None else f" to {classes - 1}"
+    accepted = f"accepted: integer class labels from 0{upper}"
+    if array.dtype.kind not in "biuf":
+        raise ValueError(f"{argument}: got an array of dtype {array.dtype}; {accepted}.")
+    whole = np.isfinite(array) & (array == np.round(array)) if array.dtype.kind == "f" else None
+    bad = np.flatnonzero(~whole) if whole is not None else np.array([], int)
+    if not len(bad):
+        too_high = array >= classes if classes is not None else np.zeros(len(array), bool)
+        bad = np.flatnonzero((array < 0) | too_high)
+    if len(bad):
+        value = array[bad[0]]
+        value = int(value) if np.isfinite(value) and value == round(value) else float(value)
+        raise ValueError(f"{argument}: got label {value} (at row {int(bad[0])}); {accepted}.")
+    return array.astype(np.int32)
+
+
+def _classification(
+    x: np.ndarray, labels: np.ndarray, source: str, where: str = ""
+) -> ClassificationData:
+    x = check_examples(x, f"{where}x_train", minimum=2)
+    labels = check_labels(labels, f"{where}y_train")
     classes = max(10, int(labels.max()) + 1)
     return ClassificationData(np.asarray(x, np.float32), labels, classes, source)
 
@@ -151,14 +221,36 @@ def split_and_standardise(
 def shuffled_batches(x: Any, y: Any, batch_size: int, seed: int) -> tf.data.Dataset:
     """Endless ``(x, y)`` batches of ``batch_size``, reshuffled every epoch from ``seed``.
 
+    Epoch ``e``'s order is drawn statelessly from ``(seed, e)``: it depends on nothing else
+    (not on TensorFlow's global seed). A ``batch_size`` above the number of examples is
+    refused: a batch would hold some examples twice.
+
     >>> batches = shuffled_batches(np.arange(5.0), np.arange(5), 2, seed=0)
     >>> [b[0].shape.as_list() for b in batches.take(4)]
     [[2], [2], [2], [2]]
+    >>> shuffled_batches(np.arange(5.0), np.arange(5), 8, seed=0)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: batch_size: got 8 (int); accepted: an int from 1 to 5, the number of training ...
     """
     x, y = tf.constant(x), tf.constant(y)
     n = int(x.shape[0])
-    indices = tf.data.Dataset.range(n).shuffle(n, seed=seed, reshuffle_each_iteration=True)
-    indices = indices.repeat().batch(batch_size, drop_remainder=True)
+    if (
+        not isinstance(batch_size, (int, np.integer))
+        or isinstance(batch_size, bool)
+        or not 1 <= batch_size <= n
+    ):
+        raise ValueError(
+            f"batch_size: got {describe(batch_size)}; accepted: an int from 1 to {n}, the number "
+            "of training examples (a larger batch would repeat examples)."
+        )
+    key = tf.constant(int(seed), tf.int64)
+
+    def epoch_order(epoch: tf.Tensor) -> tf.Tensor:
+        return tf.argsort(tf.random.stateless_uniform([n], seed=tf.stack([key, epoch])))
+
+    orders = tf.data.Dataset.counter().map(epoch_order).unbatch()
+    indices = orders.batch(int(batch_size), drop_remainder=True)
     return indices.map(lambda i: (tf.gather(x, i), tf.gather(y, i)))
 
 
@@ -182,14 +274,19 @@ class ClassifierProblem(Problem):
 
     def build(self, seed: int = 0, batch_size: int = 64) -> Setup:
         """Split, standardise, make the model from ``seed``; ``data`` is endless batches."""
-        if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
-            raise ValueError(f"batch_size: got {describe(batch_size)}; accepted: an int >= 1.")
+        batch_size = count(batch_size, "batch_size", 1, MAX_BATCH_SIZE)
         data = self.load()
         shape = self.input_shape(data)
         x = data.x.reshape((len(data.x), *shape))
         x_train, y_train, x_val, y_val = split_and_standardise(
             x, data.labels, seed, self.validation_fraction
         )
+        if batch_size > len(x_train):
+            raise ValueError(
+                f"batch_size: got {describe(batch_size)}; accepted: an int from 1 to "
+                f"{len(x_train)}, the training examples of {self.name} ({data.source}); a "
+                "larger batch would repeat examples."
+            )
         seeds = [int(s) for s in np.random.SeedSequence(seed).generate_state(8)]
         model = self.make_model(shape, data.classes, seeds)
 
@@ -359,11 +456,12 @@ class KerasDatasetMLP(ClassifierProblem):
     )
 
     def __init__(self, path: str | os.PathLike | None = None) -> None:
+        accepted = (
+            "accepted: None (keras.datasets, or the bundled digits when it cannot load) or the "
+            "path of an existing .npz file with x_train and y_train"
+        )
         if path is not None and not isinstance(path, (str, os.PathLike)):
-            raise ValueError(
-                f"path: got {describe(path)}; accepted: None (keras.datasets) or the path of a "
-                ".npz file with x_train and y_train."
-            )
+            raise ValueError(f"path: got {describe(path)}; {accepted}.")
         self.path = path
 
     def load(self) -> ClassificationData:

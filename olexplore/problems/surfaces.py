@@ -14,18 +14,7 @@ import numpy as np
 
 from olexplore._tensorflow import tf
 from olexplore.problems.base import Problem, Setup, Surface
-
-
-def _point(value: Any, argument: str) -> tuple[float, float]:
-    try:
-        x, y = (float(v) for v in value)
-    except (TypeError, ValueError):
-        raise ValueError(
-            f"{argument}: got {value!r}; accepted: two numbers (x, y), e.g. (-1.5, 2.0)."
-        ) from None
-    if not (np.isfinite(x) and np.isfinite(y)):
-        raise ValueError(f"{argument}: got {value!r}; accepted: two finite numbers (x, y).")
-    return x, y
+from olexplore.problems.params import number, point
 
 
 class SurfaceProblem(Problem):
@@ -39,7 +28,7 @@ class SurfaceProblem(Problem):
     log_scale: ClassVar[bool] = False
 
     def __init__(self, start: Any = None) -> None:
-        self.start = self.default_start if start is None else _point(start, "start")
+        self.start = self.default_start if start is None else point(start, "start")
 
     def formula(self, x: Any, y: Any, math: Any) -> Any:
         """The function of ``x`` and ``y``; ``math`` provides ``cos`` (NumPy or ``tf.math``)."""
@@ -89,11 +78,7 @@ class Quadratic(SurfaceProblem):
     suggested: ClassVar[dict[str, Any]] = {"optimizer": "SGD", "learning_rate": 0.1, "steps": 100}
 
     def __init__(self, condition_number: float = 10.0, start: Any = None) -> None:
-        if not (isinstance(condition_number, (int, float)) and condition_number >= 1):
-            raise ValueError(
-                f"condition_number: got {condition_number!r}; accepted: a number >= 1."
-            )
-        self.condition_number = float(condition_number)
+        self.condition_number = number(condition_number, "condition_number", minimum=1.0)
         super().__init__(start)
 
     def formula(self, x: Any, y: Any, math: Any) -> Any:

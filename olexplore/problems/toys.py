@@ -3,7 +3,7 @@
 * :class:`NoisyQuadratic` -- a quadratic bowl whose gradients carry noise of a chosen size,
   drawn from a seeded ``tf.data`` stream (what mini-batch noise does to SGD, without a model).
 * :class:`ExplodingGradients` -- a deep linear chain started with layer gains above one: plain
-  SGD overflows within a few steps, the same run with ``clip_gradients=1.0`` converges.
+  SGD overflows within a few steps, the same run clipped to a global norm of 1.0 converges.
 * :class:`AbsLinear` -- the seeds' ``|var * x|``: a constant-size gradient that never shrinks,
   so a constant learning rate ends up hopping around the minimum.
 """
@@ -15,22 +15,14 @@ from typing import Any, ClassVar
 import numpy as np
 
 from olexplore._tensorflow import tf
-from olexplore.engine.validation import describe, is_real_number
 from olexplore.problems.base import Problem, Setup, Surface
+from olexplore.problems.params import MAX_BATCH_SIZE, count, number, point
 
-
-def _number(value: Any, argument: str, accepted: str, *, minimum: float, strict: bool) -> float:
-    ok = is_real_number(value) and np.isfinite(value)
-    ok = ok and (value > minimum if strict else value >= minimum)
-    if not ok:
-        raise ValueError(f"{argument}: got {describe(value)}; accepted: {accepted}.")
-    return float(value)
-
-
-def _count(value: Any, argument: str, minimum: int) -> int:
-    if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < minimum:
-        raise ValueError(f"{argument}: got {describe(value)}; accepted: an int >= {minimum}.")
-    return int(value)
+#: Bounds of the toys' sizes: a typo must not allocate gigabytes or trace for an hour.
+MAX_DIM = 10_000
+MAX_DEPTH = 1_000
+MAX_WIDTH = 1_024
+MAX_CHAIN_WEIGHTS = 10_000_000
 
 
 def _normal_batches(seed: int, shape: list[int]) -> tf.data.Dataset:
@@ -79,23 +71,12 @@ class NoisyQuadratic(Problem):
         dim: int = 2,
         start: Any = None,
     ) -> None:
-        self.noise = _number(noise, "noise", "a finite number >= 0", minimum=0.0, strict=False)
-        self.condition_number = _number(
-            condition_number, "condition_number", "a finite number >= 1", minimum=1.0, strict=False
-        )
-        self.dim = _count(dim, "dim", 1)
+        self.noise = number(noise, "noise", minimum=0.0)
+        self.condition_number = number(condition_number, "condition_number", minimum=1.0)
+        self.dim = count(dim, "dim", 1, MAX_DIM)
         self.curvatures = np.geomspace(1.0, self.condition_number, self.dim).astype(np.float32)
         default = (-1.8, 1.2) if self.dim == 2 else (1.0,) * self.dim
-        try:
-            values = np.asarray(default if start is None else start, dtype=np.float64)
-        except (TypeError, ValueError):
-            values = np.full(0, np.nan)
-        if values.shape != (self.dim,) or not np.all(np.isfinite(values)):
-            raise ValueError(
-                f"start: got {describe(start)}; accepted: {self.dim} finite numbers (one per "
-                "dimension) or None."
-            )
-        self.start = tuple(float(v) for v in values)
+        self.start = point(default if start is None else start, "start", self.dim)
 
     def expected_loss(self, w: Any) -> Any:
         """The noise-free loss ``sum_i h_i w_i^2 / 2`` (NumPy or TF, ``w`` in the last axis)."""
@@ -119,7 +100,7 @@ class NoisyQuadratic(Problem):
 
     def build(self, seed: int = 0, batch_size: int = 64) -> Setup:
         """Fresh variables at ``start``; ``data`` yields seeded ``[batch_size, dim]`` noise."""
-        batch_size = _count(batch_size, "batch_size", 1)
+        batch_size = count(batch_size, "batch_size", 1, MAX_BATCH_SIZE)
         if self.dim == 2:
             variables = [
                 tf.Variable(self.start[0], dtype=tf.float32, name="x"),
@@ -175,7 +156,7 @@ class ExplodingGradients(Problem):
     standard-normal batches ``x`` and the loss is ``mean_b ||chain(x) - target(x)||^2 / 2``.
     With the suggested settings (SGD, learning rate 0.03) the first step overshoots and the
     loss overflows to ``inf``/``nan`` within a few steps; the same run with
-    ``clip_gradients=1.0`` walks down and converges. Variables are named
+    global-norm clipping at 1.0 (``clipping.norm``) walks down and converges. Variables are named
     ``chain/layer_00/kernel`` ... so multipliers can target layers.
 
     >>> setup = ExplodingGradients(depth=3, width=2).build(seed=0, batch_size=4)
@@ -187,21 +168,28 @@ class ExplodingGradients(Problem):
     title = "Exploding gradients"
     description = (
         "A 20-layer linear chain whose layers start with gain 1.15: without clipping SGD "
-        "diverges to inf/NaN in a few steps, with clip_gradients=1.0 it converges."
+        "diverges to inf/NaN in a few steps, with global-norm clipping at 1.0 it converges."
     )
     kind = "toy"
     suggested: ClassVar[dict[str, Any]] = {
         "optimizer": "SGD",
         "learning_rate": 0.03,
-        "clip_gradients": 1.0,
+        "clipping.kind": "global_norm",
+        "clipping.norm": 1.0,
         "steps": 200,
         "batch_size": 32,
     }
 
     def __init__(self, depth: int = 20, width: int = 8, gain: float = 1.15) -> None:
-        self.depth = _count(depth, "depth", 1)
-        self.width = _count(width, "width", 1)
-        self.gain = _number(gain, "gain", "a finite number > 0", minimum=0.0, strict=True)
+        self.depth = count(depth, "depth", 1, MAX_DEPTH)
+        self.width = count(width, "width", 1, MAX_WIDTH)
+        self.gain = number(gain, "gain", minimum=0.0, maximum=10.0, strict=True)
+        if self.depth * self.width**2 > MAX_CHAIN_WEIGHTS:
+            raise ValueError(
+                f"depth, width: got depth={self.depth} and width={self.width}, "
+                f"{self.depth * self.width**2:,} weights; accepted: depth * width**2 <= "
+                f"{MAX_CHAIN_WEIGHTS:,}."
+            )
 
     def rotations(self, seed: int) -> list[np.ndarray]:
         """The ``depth`` random rotations (uniform over rotation matrices) drawn from ``seed``."""
@@ -217,7 +205,7 @@ class ExplodingGradients(Problem):
 
     def build(self, seed: int = 0, batch_size: int = 64) -> Setup:
         """Fresh kernels from ``seed``; ``data`` yields seeded ``[batch_size, width]`` inputs."""
-        batch_size = _count(batch_size, "batch_size", 1)
+        batch_size = count(batch_size, "batch_size", 1, MAX_BATCH_SIZE)
         rotations = self.rotations(seed)
         kernels = [
             tf.Variable((self.gain * q).astype(np.float32), name=f"chain/layer_{i:02d}/kernel")
@@ -262,8 +250,8 @@ class AbsLinear(Problem):
     suggested: ClassVar[dict[str, Any]] = {"optimizer": "SGD", "learning_rate": 0.1, "steps": 50}
 
     def __init__(self, x: float = 5.0, start: float = 10.0) -> None:
-        self.x = _number(x, "x", "a finite number", minimum=-np.inf, strict=True)
-        self.start = _number(start, "start", "a finite number", minimum=-np.inf, strict=True)
+        self.x = number(x, "x")
+        self.start = number(start, "start")
 
     def build(self, seed: int = 0, batch_size: int = 64) -> Setup:
         """A fresh ``var``; ``data`` repeats the scalar ``x`` (``seed``, ``batch_size`` unused)."""

@@ -230,18 +230,87 @@ def test_cached_download_is_used_when_keras_can_load(monkeypatch, tmp_path):
     assert len(calls) == 1  # loaded once per process
 
 
-def test_bad_files_fall_back_with_the_reason(tmp_path):
+def test_an_explicit_path_loads_or_fails_naming_the_file(tmp_path, recwarn):
+    # Only path=None may fall back to the digits; a file the user names must load or fail.
     missing = tmp_path / "missing.npz"
-    with pytest.warns(DatasetFallbackWarning, match=r"could not read .*missing\.npz"):
+    with pytest.raises(ValueError, match=r"path: got '.*missing\.npz', which is not a file"):
         MnistMLP(path=missing).build()
     wrong = tmp_path / "wrong.npz"
     np.savez(wrong, images=np.zeros((3, 4)))
-    with pytest.warns(DatasetFallbackWarning, match=r"has arrays \['images'\].*x_train"):
+    with pytest.raises(
+        ValueError, match=r"path: could not read .*wrong\.npz.*has arrays \['images'\]"
+    ):
         MnistMLP(path=wrong).build()
     mismatched = tmp_path / "mismatched.npz"
     np.savez(mismatched, x_train=np.zeros((3, 4, 4)), y_train=np.zeros(2))
-    with pytest.warns(DatasetFallbackWarning, match=r"x_train has shape \(3, 4, 4\)"):
+    with pytest.raises(ValueError, match=r"mismatched\.npz'?: x_train has shape \(3, 4, 4\)"):
         MnistMLP(path=mismatched).build()
+    assert not [w for w in recwarn if issubclass(w.category, DatasetFallbackWarning)]
+
+
+def test_a_truncated_npz_is_a_value_error_naming_the_file(tmp_path):
+    whole = tmp_path / "whole.npz"
+    write_keras_npz(whole)
+    truncated = tmp_path / "truncated.npz"
+    truncated.write_bytes(whole.read_bytes()[:5000])
+    with pytest.raises(ValueError, match=r"path: could not read '.*truncated\.npz'"):
+        load_keras_dataset("mnist", truncated)
+    with pytest.raises(ValueError, match=r"truncated\.npz"):
+        MnistMLP(path=truncated).build()
+    not_a_zip = tmp_path / "text.npz"
+    not_a_zip.write_text("hello")
+    with pytest.raises(ValueError, match=r"path: could not read '.*text\.npz'"):
+        load_keras_dataset("mnist", not_a_zip)
+
+
+@pytest.mark.parametrize(
+    ("x", "y", "message"),
+    [
+        (np.array([["a", "b"]] * 4), np.arange(4), r"x_train: got an array of dtype <U1"),
+        (
+            np.zeros((0, 3)),
+            np.zeros(0),
+            r"x_train: got an array of dtype float64 and shape \(0, 3\)",
+        ),
+        (np.zeros((4, 3)), np.array([0, 1, -1, 2]), r"y_train: got label -1 \(at row 2\)"),
+        (np.zeros((4, 3)), np.array([0, 1.5, 1, 2]), r"y_train: got label 1.5 \(at row 1\)"),
+    ],
+)
+def test_bad_arrays_in_a_file_name_the_file_and_the_array(tmp_path, x, y, message):
+    path = tmp_path / "bad.npz"
+    np.savez(path, x_train=x, y_train=y)
+    with pytest.raises(ValueError, match=r"path: '.*bad\.npz': " + message):
+        load_keras_dataset("mnist", path)
+
+
+def test_a_batch_larger_than_the_training_data_is_refused():
+    with pytest.raises(
+        ValueError,
+        match=r"batch_size: got 1439 \(int\); accepted: an int from 1 to 1438, the training "
+        r"examples of digits-mlp \(sklearn digits\); a larger batch would repeat examples",
+    ):
+        DigitsMLP().build(batch_size=1439)
+    assert DigitsMLP().build(batch_size=1438).extras["train_size"] == 1438
+    with pytest.raises(
+        ValueError, match=r"batch_size: got 6 \(int\); accepted: an int from 1 to 5"
+    ):
+        shuffled_batches(np.arange(5.0), np.arange(5), 6, seed=0)
+
+
+def test_shuffling_ignores_the_global_tensorflow_seed():
+    x, y = np.arange(10.0), np.arange(10)
+
+    def order():
+        return [b[1].numpy().tolist() for b in shuffled_batches(x, y, 5, 3).take(4)]
+
+    first = order()
+    try:
+        tf.random.set_seed(123)
+        assert order() == first
+        tf.random.set_seed(456)
+        assert order() == first
+    finally:
+        tf.random.set_seed(None)
 
 
 def test_argument_errors_name_the_argument():
