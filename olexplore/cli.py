@@ -25,7 +25,7 @@ import sys
 import time
 import traceback
 import zipfile
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -128,7 +128,7 @@ class ProgressBar:
         """Draw the last state if it is not shown yet, and end the line."""
         if not self._shown:
             self._draw()
-        if self.tty and self._drawn_at > -math.inf:
+        if self.tty and self.stream is not None and self._drawn_at > -math.inf:
             self.stream.write("\n")
             self.stream.flush()
 
@@ -260,7 +260,9 @@ def comparison_figure(records: list[RunRecord], grid: dict[str, list[Any]]) -> F
             def group(record: RunRecord, others: dict = others) -> str:
                 return _setting_label(record.config, others) if others else "all"
 
-            plot_sensitivity(sensitivity_points(records, group_by=group), ax=ax)
+            points: dict[Hashable, Any] = {}
+            points.update(sensitivity_points(records, group_by=group))
+            plot_sensitivity(points, ax=ax)
         else:
             smoothing = 0.6 if panel == "loss" and stochastic else 0.0  # minibatch noise
             plot_seeds(records, None, panel, smoothing=smoothing, ax=ax)
@@ -522,7 +524,9 @@ def _free_port(host: str) -> int:
 def build_parser() -> Parser:
     """The ``olexplore`` argument parser with its five commands."""
     parser = Parser(
-        prog="olexplore", description=__doc__.split("\n\n")[0].replace("``", ""), allow_abbrev=False
+        prog="olexplore",
+        description=(__doc__ or "").split("\n\n")[0].replace("``", ""),
+        allow_abbrev=False,
     )
     parser.add_argument("--version", action="version", version=f"olexplore {olexplore.__version__}")
     parser.add_argument(

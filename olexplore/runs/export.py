@@ -77,7 +77,7 @@ def to_csv(records: Any, path: PathLike) -> Path:
         ):
             rows = len(steps)
             leading = (index, record.label, record.status)
-            cells = [repeat(_cell(value), rows) for value in leading]
+            cells: list[Iterable[str]] = [repeat(_cell(value), rows) for value in leading]
             cells += [repeat(_cell(config.get(name)), rows) for name in config_columns]
             cells.append(steps.astype(str))
             cells += [columns.get(name, repeat("", rows)) for name in data_columns]

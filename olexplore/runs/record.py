@@ -159,7 +159,7 @@ class RunRecord:
         self.variable_names = [str(name) for name in self.variable_names]
         self.versions = {str(k): str(v) for k, v in dict(self.versions).items()}
 
-    __hash__ = None  # mutable, compared by value
+    __hash__ = None  # pyright: ignore[reportAssignmentType] - mutable, compared by value
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, RunRecord):
@@ -335,9 +335,12 @@ def _surface_from_dict(config: Config, data: Any) -> Surface | None:
     from olexplore.problems import get_problem
 
     try:
-        problem = get_problem(config.problem, **config.problem_params)
-        function = problem.surface().function
+        make = getattr(get_problem(config.problem, **config.problem_params), "surface", None)
+        built = make() if callable(make) else None
+        function = built.function if isinstance(built, Surface) else None
     except (ValueError, AttributeError, TypeError):
+        return None
+    if function is None:
         return None
     return Surface(function, x_range, y_range, minima, start, data["log_scale"])
 
