@@ -1,7 +1,10 @@
 # Developer tasks for olexplore.
 #
-#   make lab      set everything up (in .venv) and start the explorer in JupyterLab
-#   make test     lint, then the test suite and the package's doctests
+#   make lab        set everything up (in .venv) and start the explorer in JupyterLab
+#   make test       lint and typecheck, then every test, doctest and notebook
+#   make test-fast  the same pytest run without the browser and slow tests (no lint/typecheck)
+#   make lint       ruff check and ruff format --check
+#   make typecheck  pyright on TYPECHECK_PATHS (settings: [tool.pyright] in pyproject.toml)
 #   make bench    run every benchmarks/*.py as a module
 #   make notebooks  re-execute and save every notebook
 #
@@ -11,6 +14,7 @@
 #   LAB_ARGS     extra arguments for `jupyter lab`, e.g. LAB_ARGS="--no-browser --port=8899"
 #   TEST_PATHS   what pytest collects (tests, doctests, notebooks) (tests olexplore notebooks)
 #   PYTEST_ARGS  extra arguments for pytest, e.g. PYTEST_ARGS="-k clip -x"
+#   TYPECHECK_PATHS  what pyright checks                          (olexplore/engine olexplore/opt)
 #   BENCH_ARGS   extra arguments passed to every benchmark module
 
 PYTHON ?= python3
@@ -23,6 +27,7 @@ LAB_ARGS ?=
 PYTEST_ARGS ?=
 BENCH_ARGS ?=
 TEST_PATHS ?= tests olexplore notebooks
+TYPECHECK_PATHS ?= olexplore/engine olexplore/opt
 
 # Silence TensorFlow's start-up lines and make runs repeatable.
 TEST_ENV := TF_CPP_MIN_LOG_LEVEL=3 TF_ENABLE_ONEDNN_OPTS=0 PYTHONHASHSEED=0
@@ -31,7 +36,7 @@ TEST_ENV := TF_CPP_MIN_LOG_LEVEL=3 TF_ENABLE_ONEDNN_OPTS=0 PYTHONHASHSEED=0
 ALLOW_ROOT = $(if $(filter 0,$(shell id -u)),--allow-root)
 
 .DEFAULT_GOAL := venv
-.PHONY: venv lab test lint format bench clean notebooks
+.PHONY: venv lab test test-fast lint typecheck format bench clean notebooks
 
 # (Re)install only when pyproject.toml is newer than the stamp.
 $(STAMP): pyproject.toml
@@ -47,9 +52,15 @@ lab: $(STAMP)
 		$(ALLOW_ROOT) $(LAB_ARGS)
 
 # Notebooks run with nbval (cells marked NBVAL_CHECK_OUTPUT are compared) and fewer steps.
-test: $(STAMP) lint
-	$(TEST_ENV) OLEXPLORE_QUICK=1 MPLBACKEND=Agg $(BIN)/python -m pytest --doctest-modules \
-		--nbval-lax --nbval-sanitize-with notebooks/nbval_sanitize.cfg $(TEST_PATHS) $(PYTEST_ARGS)
+PYTEST := $(TEST_ENV) OLEXPLORE_QUICK=1 MPLBACKEND=Agg $(BIN)/python -m pytest --doctest-modules \
+	--nbval-lax --nbval-sanitize-with notebooks/nbval_sanitize.cfg
+
+test: $(STAMP) lint typecheck
+	$(PYTEST) $(TEST_PATHS) $(PYTEST_ARGS)
+
+# The same run without the real-browser and slow tests (markers in pyproject.toml).
+test-fast: $(STAMP)
+	$(PYTEST) -m "not browser and not slow" $(TEST_PATHS) $(PYTEST_ARGS)
 
 # Re-executes every notebook in place (full step counts), so they read well on GitHub.
 notebooks: $(STAMP)
@@ -60,6 +71,9 @@ notebooks: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+
+typecheck: $(STAMP)
+	$(BIN)/pyright $(TYPECHECK_PATHS)
 
 format: $(STAMP)
 	$(BIN)/ruff check --fix-only .

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import shlex
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -218,3 +219,100 @@ def test_import_without_tensorflow_names_the_extras(module, blocker, broken_tens
     assert result.stdout.startswith("IMPORT-ERROR"), result.stdout + result.stderr
     assert "olexplore[cpu]" in result.stdout
     assert "olexplore[gpu]" in result.stdout
+
+
+# --- one version, typing, pinned linters, make targets, docs ---------------------------------
+
+
+def test_one_version_string(pyproject):
+    """pyproject reads the version from olexplore/__init__.py; the installed metadata agrees."""
+    from importlib.metadata import version
+
+    import olexplore
+
+    assert "version" not in pyproject["project"]
+    assert pyproject["project"]["dynamic"] == ["version"]
+    assert pyproject["tool"]["setuptools"]["dynamic"]["version"] == {
+        "attr": "olexplore.__version__"
+    }
+    init = (ROOT / "olexplore" / "__init__.py").read_text(encoding="utf-8")
+    assert re.findall(r'^__version__ = "([^"]+)"$', init, re.M) == [olexplore.__version__]
+    assert version("olexplore") == olexplore.__version__, "reinstall: pip install -e ."
+
+
+def test_the_package_is_typed(pyproject):
+    assert (ROOT / "olexplore" / "py.typed").is_file()
+    assert "py.typed" in pyproject["tool"]["setuptools"]["package-data"]["olexplore"]
+
+
+def _installed(name: str) -> str:
+    from importlib.metadata import version
+
+    return version(name)
+
+
+@pytest.mark.parametrize("tool", ["ruff", "pyright"])
+def test_linters_are_pinned_to_the_installed_version(pyproject, tool):
+    test = _requirements(pyproject["project"]["optional-dependencies"]["test"])
+    (pin,) = test[tool].specifier
+    assert pin.operator == "==", f"pin {tool} exactly, not {test[tool]}"
+    assert pin.version == _installed(tool)
+
+
+def test_pyright_settings(pyproject):
+    settings = pyproject["tool"]["pyright"]
+    assert settings["typeCheckingMode"] == "basic"
+    assert settings["pythonVersion"] == "3.11"
+
+
+def _make(*arguments: str) -> str:
+    done = subprocess.run(
+        ["make", "-n", "--always-make", *arguments],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    return done.stdout
+
+
+def _pytest_line(dry_run: str) -> str:
+    (line,) = [line for line in dry_run.splitlines() if " -m pytest " in line]
+    return line
+
+
+@pytest.mark.skipif(shutil.which("make") is None, reason="make is not installed")
+def test_make_targets():
+    typecheck = _make("typecheck").splitlines()
+    assert typecheck[-1] == ".venv/bin/pyright olexplore/engine olexplore/opt"
+    assert (
+        _make("typecheck", "TYPECHECK_PATHS=olexplore/runs")
+        .splitlines()[-1]
+        .endswith("pyright olexplore/runs")
+    )
+    test = _make("test")
+    lint = test.index("ruff check .")
+    assert lint < test.index("pyright olexplore/engine") < test.index(" -m pytest ")
+    full, fast = _pytest_line(test), _pytest_line(_make("test-fast"))
+    assert " -m pytest " in full and "not browser" not in full  # make test runs everything
+    marker = ' -m "not browser and not slow" '
+    assert marker in fast
+    assert fast.replace(marker, " ") == full  # otherwise the same pytest command
+    assert "ruff" not in _make("test-fast") and "pyright" not in _make("test-fast")
+
+
+def _cited_docs() -> dict[str, list[str]]:
+    cited: dict[str, list[str]] = {}
+    for path in sorted((ROOT / "olexplore").rglob("*.py")):
+        text = path.read_text(encoding="utf-8")
+        for doc in re.findall(r"(?<![\w./])docs/[\w./-]+\.md", text):
+            cited.setdefault(doc, []).append(str(path.relative_to(ROOT)))
+    return cited
+
+
+def test_every_cited_doc_is_in_the_repository():
+    cited = _cited_docs()
+    assert "docs/contrib-spec.md" in cited  # the scan finds the citations
+    missing = {doc: files for doc, files in cited.items() if not (ROOT / doc).is_file()}
+    assert not missing, f"cited but not in the repository: {missing}"
