@@ -24,8 +24,9 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+import numbers
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from olexplore.engine.validation import describe
@@ -59,7 +60,7 @@ class Edit:
     value: Any
     kind: EditKind
     message: str = ""
-    applied: Mapping[str, tuple[Any, Any]] = field(default_factory=dict)
+    applied: Mapping[str, tuple[Any, Any]] = dataclasses.field(default_factory=dict)
     dropped: tuple[str, ...] = ()
 
 
@@ -330,7 +331,7 @@ class Session:
         A run that is done is kept and a new one starts from :attr:`config`. Refused (a
         ValueError naming the fields) while any edit is invalid.
         """
-        steps = _check_steps(steps, "steps", minimum=0)
+        steps = _check_steps(steps)
         run = self.ready_run()
         if steps is not None and run.step + steps > run.config.steps:
             self.edit("steps", run.step + steps)
@@ -338,8 +339,7 @@ class Session:
 
     def step(self, count: int = 1, progress: Callable[[Run], Any] | None = None) -> History:
         """Train ``count`` steps and leave the run ``"paused"`` (unless it ended)."""
-        count = _check_steps(count, "count", minimum=1)
-        history = self.run(count, progress)
+        history = self.run(_check_count(count), progress)
         self.current.pause()
         return history
 
@@ -438,12 +438,17 @@ def _check_path(path: Any) -> None:
         field_row(path)  # raises, listing the fields
 
 
-def _check_steps(value: Any, name: str, minimum: int) -> int | None:
-    if value is None and name == "steps":
+def _check_steps(value: Any) -> int | None:
+    if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        accepted = f"an integer >= {minimum}" + (" or None" if name == "steps" else "")
-        raise ValueError(f"{name}: got {describe(value)}; accepted: {accepted}.")
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 0:
+        raise ValueError(f"steps: got {describe(value)}; accepted: an integer >= 0 or None.")
+    return int(value)
+
+
+def _check_count(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+        raise ValueError(f"count: got {describe(value)}; accepted: an integer >= 1.")
     return int(value)
 
 

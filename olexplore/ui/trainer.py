@@ -27,13 +27,12 @@ class Trainer:
 
     ``on_chunk(run)`` is called on the loop after every chunk (refresh the status and the
     figure); ``on_end(run)`` once when the run stops advancing (finished, paused, stopped,
-    diverged or failed). Without a running loop (a script, a test) use :meth:`run_blocking`.
+    diverged or failed). Without a running loop (a script, a test) train headlessly with
+    ``Session.run`` (what ``Explorer.run`` does) instead.
 
-    >>> from olexplore.runs import Config
-    >>> trainer = Trainer(on_chunk=lambda run: None, on_end=lambda run: None)
-    >>> run = Run(Config(problem="quadratic", optimizer="SGD", learning_rate=0.1, steps=20))
-    >>> trainer.run_blocking(run).status
-    'finished'
+    >>> trainer = Trainer(on_chunk=lambda run: None, on_end=lambda run: None, loop=None)
+    >>> trainer.playing
+    False
     """
 
     def __init__(
@@ -69,8 +68,8 @@ class Trainer:
     def _call(self, function: Callable[..., Any], *args: Any) -> None:
         if self.loop is None:
             raise RuntimeError(
-                "no event loop to train on: in a script or a test use run_blocking(run) or "
-                "Explorer.run(steps)"
+                "no event loop to train on: in a script or a test use Explorer.run(steps) or "
+                "Session.run(steps)"
             )
         self.loop.call_soon_threadsafe(function, *args)
 
@@ -108,20 +107,6 @@ class Trainer:
             self._pause_requested = False
             with contextlib.suppress(Exception):
                 self.on_end(run)
-
-    # ----------------------------------------------------------------- headless
-    def run_blocking(self, run: Run, steps: int | None = None) -> Run:
-        """Advance ``run`` here and now (no loop), calling the same callbacks."""
-        self.run = run
-        run.resume()
-        target = None if steps is None else run.step + steps
-        while not run.done and run.status != "paused":
-            if target is not None and run.step >= target:
-                break
-            run.advance(None if target is None else target - run.step)
-            self.on_chunk(run)
-        self.on_end(run)
-        return run
 
 
 def _kernel_loop() -> asyncio.AbstractEventLoop | None:

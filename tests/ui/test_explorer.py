@@ -137,7 +137,7 @@ def test_preset_queues_its_runs(explorer):
     assert [e.run.config for e in explorer.entries] == list(configs)
     assert explorer.current.config == configs[-1]
     for entry in explorer.entries:
-        explorer.trainer.run_blocking(entry.run)
+        entry.run.run()
     statuses = {e.run.config.learning_rate: e.run.status for e in explorer.entries}
     assert "diverged" in statuses.values()
 
