@@ -569,6 +569,25 @@ def build_parser() -> Parser:
     return parser
 
 
+def _too_deep(argv: Sequence[str]) -> str:
+    """The message for a flag value nested too deeply to parse, naming the flag when found.
+
+    >>> _too_deep(["run", "--decay-param", "x=" + "[" * 5000])
+    'argument --decay-param: the value is nested 5000 deep; accepted: at most 64 levels of JSON'
+    """
+    for index, argument in enumerate(argv):
+        flag, _, value = argument.partition("=") if argument.startswith("--") else ("", "", "")
+        if not flag:
+            flag, value = (argv[index - 1] if index else ""), argument
+        depth = safe_json.nesting_depth(value)
+        if depth > safe_json.MAX_DEPTH:
+            return (
+                f"argument {flag}: the value is nested {depth} deep; accepted: at most "
+                f"{safe_json.MAX_DEPTH} levels of JSON"
+            )
+    return "a value is nested too deeply to parse; accepted: at most 64 levels of JSON"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``olexplore`` command line; return the exit status.
 
@@ -606,6 +625,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:  # before anything was recorded (e.g. while building)
         print("olexplore: interrupted", file=sys.stderr)
         return INTERRUPTED
+    except RecursionError:  # a flag's JSON value nested beyond what Python parses
+        print(f"olexplore: error: {_too_deep(argv)}", file=sys.stderr)
+        return 2
     except Exception as error:  # noqa: BLE001 - one line, the traceback only when asked for
         if debug:
             traceback.print_exc()

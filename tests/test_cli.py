@@ -575,3 +575,11 @@ def test_the_notebook_is_found_beside_the_package():
     source_tree = Path(cli.__file__).resolve().parents[1] / "notebooks" / "explorer.ipynb"
     assert cli.notebook_candidates()[0] == source_tree
     assert cli.find_notebook() == source_tree  # notebooks/explorer.ipynb is in the repository
+
+
+def test_a_flag_value_nested_too_deeply_is_one_line_naming_the_flag(capsys):
+    deep = "[" * 5000
+    assert cli.main(["run", "--decay-param", f"x={deep}", "--no-progress"]) == 2
+    line = one_error_line(capsys)
+    assert line.startswith("olexplore: error: argument --decay-param: "), line
+    assert "5000 deep" in line or "nested" in line

@@ -41,6 +41,16 @@ def _depth(text: str) -> int:
     return _bracket_depth(_STRING.sub('""', text))
 
 
+def nesting_depth(text: str) -> int:
+    """How deeply ``[``/``{`` nest in ``text``, brackets inside JSON strings not counted.
+
+    >>> nesting_depth('[[1, "[[["], {"a": [2]}]')
+    3
+    """
+    depth = _bracket_depth(text)
+    return depth if depth <= MAX_DEPTH else _depth(text)
+
+
 def _bracket_depth(text: str) -> int:
     codes = np.frombuffer(text.encode("utf-8", "replace"), np.uint8)
     steps = np.zeros(codes.shape, np.int8)
