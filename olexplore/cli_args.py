@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from olexplore.problems.registry import get_problem, problem_class
-from olexplore.runs.config import Config, field_names
-from olexplore.runs.fields import FIELDS
+from olexplore.runs.config import Config
+from olexplore.runs.fields import FIELDS, set_path, suggested_settings
 from olexplore.runs.record import FORMAT as RECORD_FORMAT
 from olexplore.runs.sweep import with_field
 
@@ -26,8 +26,6 @@ from olexplore.runs.sweep import with_field
 FIELD_FLAGS = {path: row.flag for path, row in FIELDS.items() if row.flag}
 #: Fields ``compare`` accepts several values for (a sweep grid over their product).
 GRID_FIELDS = tuple(path for path, row in FIELDS.items() if row.grid)
-# Names in Problem.suggested that are optimize_loss arguments rather than Config fields.
-_SUGGESTED_ALIASES = {"clip_gradients": "clipping.norm", "gradient_noise_scale": "noise_scale"}
 
 
 class UsageError(Exception):
@@ -164,30 +162,6 @@ def add_config_flags(parser: argparse.ArgumentParser, *, grid: bool = False) -> 
 
 
 # --------------------------------------------------------------------- Config assembly
-def _set(data: dict[str, Any], field: str, value: Any) -> None:
-    head, _, rest = field.partition(".")
-    if rest:
-        data[head] = {**data.get(head, {}), rest: value}
-    else:
-        data[head] = value
-
-
-def suggested_settings(problem: str) -> dict[str, Any]:
-    """A problem's suggested settings as dotted Config fields.
-
-    >>> suggested_settings("exploding-gradients")["clipping.norm"]
-    1.0
-    """
-    settings: dict[str, Any] = {}
-    for key, value in problem_class(problem).suggested.items():
-        key = _SUGGESTED_ALIASES.get(key, key)
-        if key == "clipping.norm":
-            settings["clipping.kind"] = "global_norm"
-        if key.partition(".")[0] in field_names():
-            settings[key] = value
-    return settings
-
-
 def read_config_file(path: str) -> dict[str, Any]:
     """The Config mapping in ``path``: a Config's JSON or a run record's ``config``."""
     flag = f"argument --config: {path!r}"
@@ -270,7 +244,7 @@ def config_from_args(
         raise UsageError(f"{file_source}: {error}") from None
     data = Config(problem=problem).to_dict()
     for field, value in suggested_settings(problem).items():
-        _set(data, field, value)
+        set_path(data, field, value)
         sources.note(field, f"the suggested settings of {problem!r}")
     same_problem = file_data.get("problem", Config().problem) == problem
     for key, value in file_data.items():
@@ -299,7 +273,7 @@ def config_from_args(
             data["decay"] = {"name": options[0], "params": {}}  # another decay, its own params
             if not _given(args, "decay.params"):
                 sources.note("decay.params", f"argument {FIELD_FLAGS[field]}")
-        _set(data, field, options[0])
+        set_path(data, field, options[0])
     if _given(args, "decay.params"):
         data["decay"] = {**data["decay"], "params": {**data["decay"]["params"]}}
         data["decay"]["params"].update(getattr(args, "decay.params"))

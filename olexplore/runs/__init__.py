@@ -2,8 +2,8 @@
 
 from olexplore.runs.builder import build_train_op
 from olexplore.runs.config import Clipping, Config, Decay
-from olexplore.runs.history import History
 from olexplore.runs.fields import FIELDS, Field
+from olexplore.runs.history import History
 from olexplore.runs.run import ResetRequired, Run
 from olexplore.runs.session import Edit, Session
 from olexplore.runs.sweep import SweepResult, sweep

@@ -429,6 +429,41 @@ def suggested_decay_params(name: str, steps: int = 500, learning_rate: float = 0
     return {k: fill[k] if v is REQUIRED else v for k, v in decay_parameters(name).items()}
 
 
+def set_path(data: dict[str, Any], path: str, value: Any) -> None:
+    """Set dotted ``path`` in ``data`` (a Config's :meth:`~Config.to_dict`), copying what it
+    changes inside.
+
+    >>> data = {"clipping": {"kind": "none", "norm": 1.0}}
+    >>> set_path(data, "clipping.norm", 2.0)
+    >>> data
+    {'clipping': {'kind': 'none', 'norm': 2.0}}
+    """
+    head, _, rest = path.partition(".")
+    if rest:
+        data[head] = {**data.get(head, {}), rest: value}
+    else:
+        data[head] = value
+
+
+def suggested_settings(problem: str) -> dict[str, Any]:
+    """A registered problem's suggested settings, ``{field path: value}``, checked against the
+    field table (a problem that suggests something else is a bug, said at once).
+
+    >>> suggested_settings("exploding-gradients")["clipping.kind"]
+    'global_norm'
+    """
+    from olexplore.problems.registry import problem_class  # noqa: PLC0415
+
+    settings = dict(problem_class(problem).suggested)
+    unknown = sorted(set(settings) - set(FIELDS))
+    if unknown:
+        raise ValueError(
+            f"{problem}.suggested: got {unknown}; accepted: field paths such as "
+            f"{', '.join(list(FIELDS)[:4])}, ..."
+        )
+    return settings
+
+
 def value_at(config: Any, path: str) -> Any:
     """The value of dotted ``path`` in ``config`` (mappings as plain dicts).
 

@@ -33,7 +33,13 @@ from olexplore.engine.validation import describe
 from olexplore.problems.base import Problem
 from olexplore.problems.registry import problem_class, problem_names
 from olexplore.runs.config import Config, Decay
-from olexplore.runs.fields import FIELDS, matching_names, suggested_decay_params
+from olexplore.runs.fields import (
+    FIELDS,
+    matching_names,
+    set_path,
+    suggested_decay_params,
+    suggested_settings,
+)
 from olexplore.runs.fields import field as field_row
 from olexplore.runs.history import History
 from olexplore.runs.labels import label as run_label
@@ -245,9 +251,9 @@ class Session:
         params = {k: v for k, v in old.problem_params.items() if k in takes}
         dropped = [f"problem_params.{key}" for key in old.problem_params if key not in params]
         data = old.replace(problem=name, problem_params=params, multipliers={}).to_dict()
-        suggested = {} if name == own else dict(problem_class(name).suggested)
+        suggested = {} if name == own else suggested_settings(name)
         for key, item in suggested.items():
-            _set_path(data, _suggested_path(key), item)
+            set_path(data, key, item)
         new = Config.from_dict(data)
         self._replace_current("problem changed")
         self._config = new
@@ -264,7 +270,7 @@ class Session:
         message = f"problem {name}"
         if suggested:
             message += "; its suggested settings: " + ", ".join(
-                f"{_suggested_path(k)}={v}" for k, v in suggested.items()
+                f"{k}={v}" for k, v in suggested.items()
             )
         if dropped:
             message += "; dropped what does not apply to it: " + ", ".join(dropped)
@@ -480,21 +486,6 @@ def _at(config: Config, path: str) -> Any:
     for part in path.split("."):
         value = value.get(part) if isinstance(value, Mapping) else getattr(value, part, None)
     return dict(value) if isinstance(value, Mapping) else value
-
-
-def _suggested_path(key: str) -> str:
-    aliases = {"clip_gradients": "clipping.norm", "gradient_noise_scale": "noise_scale"}
-    return aliases.get(key, key)
-
-
-def _set_path(data: dict[str, Any], path: str, value: Any) -> None:
-    head, _, rest = path.partition(".")
-    if rest:
-        data[head] = {**data.get(head, {}), rest: value}
-        if path == "clipping.norm" and data[head].get("kind", "none") == "none":
-            data[head]["kind"] = "global_norm"
-    else:
-        data[head] = value
 
 
 def problem_parameters(name: str) -> list[str]:
