@@ -7,7 +7,10 @@ averages of ``log(norm)`` and ``log(norm)^2``; when the global norm exceeds
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
+
+import numpy as np
 
 from olexplore._tensorflow import tf
 from olexplore.engine.transforms import (
@@ -17,8 +20,28 @@ from olexplore.engine.transforms import (
     global_norm,
     scale_gradient,
 )
+from olexplore.engine.validation import (
+    check_flag,
+    check_global_step_tensor,
+    check_name,
+    describe,
+    is_real_number,
+)
 
 REPORT_KEY = "adaptive_max_gradient_norm"
+
+
+def _positive(value: float) -> bool:
+    return value > 0.0
+
+
+def _number(argument: str, value: Any, accepted: str, valid: Callable[[float], bool]) -> float:
+    """``value`` as a float if it is a finite real number passing ``valid``, else ValueError."""
+    if is_real_number(value) and np.isfinite(float(value)) and valid(float(value)):
+        return float(value)
+    raise ValueError(
+        f"{argument}: got {describe(value)}; accepted by adaptive_clipping_fn: {accepted}."
+    )
 
 
 def _in_graph_mode() -> bool:
@@ -43,13 +66,19 @@ class AdaptiveClipping:
         epsilon: float = 1e-8,
         name: str | None = None,
     ) -> None:
-        self.std_factor = std_factor
-        self.decay = decay
-        self.static_max_norm = static_max_norm
+        self.std_factor = _number("std_factor", std_factor, "a finite float", lambda x: True)
+        self.decay = _number("decay", decay, "a float in [0, 1]", lambda x: 0.0 <= x <= 1.0)
+        self.static_max_norm = (
+            None
+            if static_max_norm is None
+            else _number("static_max_norm", static_max_norm, "None or a positive float", _positive)
+        )
+        if global_step is not None:
+            check_global_step_tensor(global_step)
         self.global_step = global_step
-        self.report_summary = report_summary
-        self.epsilon = epsilon
-        self.name = name
+        self.report_summary = check_flag(report_summary, "report_summary")
+        self.epsilon = _number("epsilon", epsilon, "a positive finite float", _positive)
+        self.name = check_name(name)
         self.mean: tf.Variable | None = None
         self.sq_mean: tf.Variable | None = None
 

@@ -10,10 +10,10 @@ one-device training on the same batch (Keras 3's ``global_clipnorm`` clips each 
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
+from olexplore._compat import keras_losses_unscaled
 from olexplore._tensorflow import tf
 
 
@@ -75,7 +75,9 @@ def distributed_gradients(
         weighted = [None if g is None else _scale(g, share) for g in gradients]
         return loss * tf.cast(share, loss.dtype), weighted
 
-    with _keras_losses_unscaled():
+    # Keras 3 loss objects divide their mean by the replica count under a strategy; here each
+    # replica's mean is weighted by its share of the batch instead.
+    with keras_losses_unscaled():
         loss, gradients = strategy.run(replica_step, args=(distributed,))
     total_loss = strategy.reduce(tf.distribute.ReduceOp.SUM, loss, axis=None)
     summed = [
@@ -83,24 +85,6 @@ def distributed_gradients(
         for g in gradients
     ]
     return total_loss, summed
-
-
-@contextlib.contextmanager
-def _keras_losses_unscaled() -> Iterator[None]:
-    """Keras 3 loss objects divide their mean by the replica count under a strategy (its own
-    trainer sums the replicas' losses); here each replica's mean is weighted by its share of the
-    batch instead, so that scaling is switched off while the replicas' losses are traced."""
-    try:
-        from keras.src.losses import loss as keras_loss  # noqa: PLC0415
-    except ImportError:  # pragma: no cover - Keras 3 comes with TensorFlow 2.21
-        yield
-        return
-    original = keras_loss.scale_loss_for_distribution
-    keras_loss.scale_loss_for_distribution = lambda value: value
-    try:
-        yield
-    finally:
-        keras_loss.scale_loss_for_distribution = original
 
 
 def _scale(gradient: Any, share: Any) -> Any:

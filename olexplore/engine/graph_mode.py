@@ -7,34 +7,26 @@ numbered comments below follow its execution order.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from olexplore._tensorflow import tf
-from olexplore.engine.adaptive_clipping import AdaptiveClipping
 from olexplore.engine.optimizers import resolve_optimizer
+from olexplore.engine.pipeline import (
+    CLIPPED_GLOBAL_NORM,
+    GLOBAL_NORM,
+    clip_transform,
+    gradient_pipeline,
+    run_pipeline,
+)
 from olexplore.engine.summaries import (
     CLIPPED_GLOBAL_NORM_TAG,
     GLOBAL_NORM_TAG,
     summary_variable_name,
 )
-from olexplore.engine.transforms import (
-    GradientTransform,
-    StepContext,
-    add_noise,
-    clip_by_global_norm,
-    global_norm,
-    multiply,
-    user_function,
-)
-from olexplore.engine.validation import (
-    check_clip_gradients,
-    check_global_step_tensor,
-    check_gradient_noise_scale,
-    check_learning_rate,
-    check_summaries,
-    describe,
-)
-from olexplore.engine.variables import resolve_variable_mapping
+from olexplore.engine.transforms import add_noise
+from olexplore.engine.validation import check_global_step_tensor, check_learning_rate, describe
+from olexplore.engine.variables import check_variable_list, resolve_variable_mapping
 
 logger = logging.getLogger(__name__)
 
@@ -56,16 +48,6 @@ def find_graph_global_step(graph: tf.Graph) -> Any:
         if variable.op.name == "global_step":
             return check_global_step_tensor(variable)
     return None
-
-
-def _clip_transform(clip_gradients: Any) -> GradientTransform | None:
-    if clip_gradients is None:
-        return None
-    if isinstance(clip_gradients, float):
-        return clip_by_global_norm(clip_gradients)
-    if isinstance(clip_gradients, AdaptiveClipping):
-        return clip_gradients.as_transform()
-    return user_function(clip_gradients)
 
 
 def _check_scalar_loss(loss: Any) -> tf.Tensor:
@@ -90,26 +72,30 @@ def graph_optimize_loss(
     optimizer: Any,
     *,
     gradient_noise_scale: Any = None,
-    gradient_multipliers: Any = None,
+    gradient_multipliers: dict[Any, Any] | None = None,
     clip_gradients: Any = None,
-    learning_rate_decay_fn: Any = None,
+    learning_rate_decay_fn: Callable[[Any, Any], Any] | None = None,
     update_ops: Any = None,
     variables: Any = None,
     name: str | None = None,
-    summaries: Any = None,
+    summaries: list[str],
     colocate_gradients_with_ops: bool = False,
     increment_global_step: bool = True,
     gradient_noise_seed: int | None = None,
 ) -> tf.Tensor:
-    """Build TF 1's training tensor in the default graph; see :func:`olexplore.optimize_loss`."""
+    """Build TF 1's training tensor in the default graph; see :func:`olexplore.optimize_loss`.
+
+    The arguments other than the loss, the global step, the learning rate, the optimizer and
+    the variables arrive validated by ``optimize_loss``.
+    """
     loss = _check_scalar_loss(loss)  # 1
     if global_step is None:  # 2
         global_step = find_graph_global_step(loss.graph)
     else:
         check_global_step_tensor(global_step)
-    gradient_noise_scale = check_gradient_noise_scale(gradient_noise_scale)
-    clip_gradients = check_clip_gradients(clip_gradients)
     learning_rate = check_learning_rate(learning_rate, allow_variable=False)
+    if variables is not None:
+        variables = check_variable_list(variables)
 
     with tf.compat.v1.variable_scope(name, "OptimizeLoss", [loss, global_step]):  # 3
         if update_ops is None:  # 4
@@ -129,8 +115,7 @@ def graph_optimize_loss(
         elif learning_rate is not None:
             lr = learning_rate
 
-        summaries = check_summaries(summaries)  # 6
-
+        # 6: summaries were checked by optimize_loss.
         if learning_rate is not None and learning_rate_decay_fn is not None:  # 7
             if global_step is None:
                 raise ValueError(
@@ -151,27 +136,27 @@ def graph_optimize_loss(
         gradients = opt.compute_gradients(  # 10
             loss, variables, colocate_gradients_with_ops=colocate_gradients_with_ops
         )
-        context = StepContext()
+        noise = None
         if gradient_noise_scale is not None:  # 11
             noise = add_noise(gradient_noise_scale, seed=gradient_noise_seed)
-            gradients = noise.update(gradients, (), context)
+        factors = None
         if gradient_multipliers is not None:  # 12
             factors = resolve_variable_mapping(
                 gradient_multipliers, [v for _, v in gradients], "gradient_multipliers"
             )
-            gradients = multiply(factors).update(gradients, (), context)
             if not gradients:
                 raise ValueError(
                     "Empty list of (gradient, var) pairs encountered. This is most likely "
                     "to be caused by an improper value of gradient_multipliers."
                 )
-        if "global_gradient_norm" in summaries or "gradient_norm" in summaries:  # 13
-            context.global_norm = global_norm(gradients)
-            tf.compat.v1.summary.scalar(GLOBAL_NORM_TAG, context.global_norm)
-
-        clip = _clip_transform(clip_gradients)  # 14
-        if clip is not None:
-            gradients = clip.update(gradients, clip.init(variables), context)
+        # 11-14: noise -> multipliers -> global norm -> clipping, the pipeline TF 2 mode runs.
+        pipeline = gradient_pipeline(
+            noise=noise, multipliers=factors, clip=clip_transform(clip_gradients)
+        )
+        gradients, norms = run_pipeline(pipeline, pipeline.init(variables), gradients)
+        norm_summaries = "global_gradient_norm" in summaries or "gradient_norm" in summaries
+        if norm_summaries:  # 13
+            tf.compat.v1.summary.scalar(GLOBAL_NORM_TAG, norms[GLOBAL_NORM])
 
         if "loss" in summaries:  # 15
             tf.compat.v1.summary.scalar("loss", loss)
@@ -184,10 +169,8 @@ def graph_optimize_loss(
                 tf.compat.v1.summary.histogram("gradients/" + var_name, values)
             if "gradient_norm" in summaries:
                 tf.compat.v1.summary.scalar("gradient_norm/" + var_name, tf.norm(values))
-        if clip_gradients is not None and (  # 17
-            "global_gradient_norm" in summaries or "gradient_norm" in summaries
-        ):
-            tf.compat.v1.summary.scalar(CLIPPED_GLOBAL_NORM_TAG, global_norm(gradients))
+        if clip_gradients is not None and norm_summaries:  # 17
+            tf.compat.v1.summary.scalar(CLIPPED_GLOBAL_NORM_TAG, norms[CLIPPED_GLOBAL_NORM])
 
         grad_updates = opt.apply_gradients(  # 18
             gradients,

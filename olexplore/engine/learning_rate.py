@@ -8,11 +8,13 @@ optimizer reads; the ``tf.compat.v1.train.*_decay`` functions are accepted as de
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
+from olexplore._compat import keras_given_learning_rate, v1_learning_rate
 from olexplore._tensorflow import tf
 from olexplore.engine.optimizers import V1Optimizer, is_keras_optimizer
 from olexplore.engine.validation import check_learning_rate, describe
@@ -55,19 +57,28 @@ def decay_function(name: str, **params: Any) -> Callable[[Any, Any], Any]:
             f"decay: got {describe(name)}; accepted: one of {sorted(DECAY_FUNCTIONS)}."
         )
     function = DECAY_FUNCTIONS[name]
+    _check_decay_params(name, function, params)
     if name == "piecewise_constant":
         return lambda learning_rate, global_step: function(global_step, **params)
     return lambda learning_rate, global_step: function(learning_rate, global_step, **params)
 
 
-_V1_RATE_ATTRIBUTES = ("_learning_rate", "_lr")  # AdamOptimizer keeps its rate in ``_lr``
-
-
-def _v1_rate(optimizer: Any) -> Any:
-    for attribute in _V1_RATE_ATTRIBUTES:
-        if hasattr(optimizer, attribute):
-            return getattr(optimizer, attribute)
-    return None
+def _check_decay_params(name: str, function: Callable[..., Any], params: dict[str, Any]) -> None:
+    """Unknown or missing parameters of a decay function are errors now, not at the first step."""
+    given = {"learning_rate", "global_step", "x"}  # passed by the returned function
+    parameters = inspect.signature(function).parameters
+    known = [p for p in parameters if p not in given and p != "name"]
+    unknown = sorted(set(params) - set(known))
+    missing = [
+        p for p in known if p not in params and parameters[p].default is inspect.Parameter.empty
+    ]
+    if unknown or missing:
+        problem = f"unknown {unknown}" if unknown else f"missing {missing}"
+        raise ValueError(
+            f"decay: {name} got parameters {sorted(params)} ({problem}); accepted: {known}, of "
+            f"which {[p for p in known if parameters[p].default is inspect.Parameter.empty]} "
+            "are required."
+        )
 
 
 def optimizer_learning_rate(optimizer: Any) -> Any:
@@ -78,7 +89,7 @@ def optimizer_learning_rate(optimizer: Any) -> Any:
     """
     if is_keras_optimizer(optimizer):
         return tf.cast(optimizer.learning_rate, tf.float32)
-    rate = _v1_rate(optimizer)
+    rate = v1_learning_rate(optimizer)
     return None if rate is None else tf.cast(call_if_callable(rate), tf.float32)
 
 
@@ -139,9 +150,9 @@ class LearningRate:
             return True
         optimizer = self.optimizer
         if is_keras_optimizer(optimizer):
-            return not callable(optimizer._learning_rate)
+            return not callable(keras_given_learning_rate(optimizer))
         if isinstance(optimizer, V1Optimizer):
-            return _v1_rate(optimizer) is not self.applied
+            return v1_learning_rate(optimizer) is not self.applied
         return False
 
     def get(self) -> float:
@@ -159,10 +170,10 @@ class LearningRate:
             raise ValueError("learning_rate: got None; accepted: a non-negative float.")
         optimizer = self.optimizer
         if self._optimizer_owns_rate():
-            if is_keras_optimizer(optimizer) and not callable(optimizer._learning_rate):
+            if is_keras_optimizer(optimizer) and not callable(keras_given_learning_rate(optimizer)):
                 optimizer.learning_rate = checked
                 return
-            rate = _v1_rate(optimizer)
+            rate = v1_learning_rate(optimizer)
             if isinstance(rate, tf.Variable):
                 rate.assign(checked)
                 return

@@ -2,12 +2,70 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, overload
 
 from olexplore._tensorflow import tf
 from olexplore.engine.graph_mode import graph_optimize_loss
 from olexplore.engine.step import StepBuilder
 from olexplore.engine.train_op import TrainOp
+from olexplore.engine.validation import (
+    check_clip_gradients,
+    check_decay_fn,
+    check_flag,
+    check_gradient_multipliers,
+    check_gradient_noise_scale,
+    check_name,
+    check_noise_seed,
+    check_summaries,
+)
+
+#: What ``clip_gradients`` may be: a maximum global norm or a function over the pairs.
+ClipGradients = float | int | Callable[[list[tuple[Any, Any]]], list[tuple[Any, Any]]] | None
+#: ``learning_rate_decay_fn(learning_rate, global_step) -> decayed rate``.
+DecayFunction = Callable[[Any, Any], Any]
+
+
+@overload
+def optimize_loss(
+    loss: tf.Tensor,
+    global_step: tf.Variable | tf.Tensor | None,
+    learning_rate: float | tf.Tensor | None,
+    optimizer: Any,
+    gradient_noise_scale: float | tf.Tensor | None = None,
+    gradient_multipliers: Mapping[Any, float | tf.Tensor] | None = None,
+    clip_gradients: ClipGradients = None,
+    learning_rate_decay_fn: DecayFunction | None = None,
+    update_ops: Iterable[Any] | None = None,
+    variables: Iterable[Any] | None = None,
+    name: str | None = None,
+    summaries: Iterable[str] | None = None,
+    colocate_gradients_with_ops: bool = False,
+    increment_global_step: bool = True,
+    *,
+    gradient_noise_seed: int | None = None,
+) -> tf.Tensor: ...
+
+
+@overload
+def optimize_loss(
+    loss: Callable[..., Any],
+    global_step: tf.Variable | tf.Tensor | None,
+    learning_rate: float | tf.Tensor | tf.Variable | None,
+    optimizer: Any,
+    gradient_noise_scale: float | tf.Tensor | None = None,
+    gradient_multipliers: Mapping[Any, float | tf.Tensor] | None = None,
+    clip_gradients: ClipGradients = None,
+    learning_rate_decay_fn: DecayFunction | None = None,
+    update_ops: Iterable[Callable[[], Any]] | None = None,
+    variables: Iterable[Any] | None = None,
+    name: str | None = None,
+    summaries: Iterable[str] | None = None,
+    colocate_gradients_with_ops: bool = False,
+    increment_global_step: bool = True,
+    *,
+    gradient_noise_seed: int | None = None,
+) -> TrainOp: ...
 
 
 def optimize_loss(
@@ -27,7 +85,7 @@ def optimize_loss(
     increment_global_step: bool = True,
     *,
     gradient_noise_seed: int | None = None,
-) -> Any:
+) -> tf.Tensor | TrainOp:
     """Compute, transform and apply the gradients of ``loss``: TF 1's ``optimize_loss``.
 
     Two modes behind one name:
@@ -83,17 +141,19 @@ def optimize_loss(
     >>> round(float(w.numpy()), 4), train.metrics["global_norm"], int(train.global_step)
     (3.9, 8.0, 1)
     """
-    arguments = dict(
-        gradient_noise_scale=gradient_noise_scale,
-        gradient_multipliers=gradient_multipliers,
-        clip_gradients=clip_gradients,
-        learning_rate_decay_fn=learning_rate_decay_fn,
+    # The checks both modes share, before anything is built (the learning rate, the global step
+    # and the variables depend on the mode and are checked there).
+    arguments: dict[str, Any] = dict(
+        gradient_noise_scale=check_gradient_noise_scale(gradient_noise_scale),
+        gradient_multipliers=check_gradient_multipliers(gradient_multipliers),
+        clip_gradients=check_clip_gradients(clip_gradients),
+        learning_rate_decay_fn=check_decay_fn(learning_rate_decay_fn),
         update_ops=update_ops,
         variables=variables,
-        name=name,
-        summaries=summaries,
-        increment_global_step=increment_global_step,
-        gradient_noise_seed=gradient_noise_seed,
+        name=check_name(name),
+        summaries=check_summaries(summaries),
+        increment_global_step=check_flag(increment_global_step, "increment_global_step"),
+        gradient_noise_seed=check_noise_seed(gradient_noise_seed),
     )
     if callable(loss) and not isinstance(loss, (tf.Tensor, tf.Variable)):
         if tf.inside_function():
@@ -113,6 +173,8 @@ def optimize_loss(
         global_step,
         learning_rate,
         optimizer,
-        colocate_gradients_with_ops=colocate_gradients_with_ops,
+        colocate_gradients_with_ops=check_flag(
+            colocate_gradients_with_ops, "colocate_gradients_with_ops"
+        ),
         **arguments,
     )

@@ -17,6 +17,13 @@ from olexplore.engine import distribute
 from olexplore.engine.adaptive_clipping import REPORT_KEY, AdaptiveClipping
 from olexplore.engine.learning_rate import LearningRate
 from olexplore.engine.optimizers import is_keras_optimizer, resolve_optimizer
+from olexplore.engine.pipeline import (
+    CLIPPED_GLOBAL_NORM,
+    GLOBAL_NORM,
+    clip_transform,
+    gradient_pipeline,
+    run_pipeline,
+)
 from olexplore.engine.summaries import (
     ADAPTIVE_MAX_NORM_TAG,
     CLIPPED_GLOBAL_NORM_TAG,
@@ -26,23 +33,15 @@ from olexplore.engine.summaries import (
     write_histograms,
     write_scalars,
 )
-from olexplore.engine.transforms import (
-    StepContext,
-    add_noise,
-    clip_by_global_norm,
-    global_norm,
-    multiply,
-    user_function,
-)
+from olexplore.engine.transforms import GradientTransform, GradsAndVars, add_noise
 from olexplore.engine.validation import (
-    check_clip_gradients,
+    check_clip_norm,
     check_gradient_noise_scale,
     check_learning_rate,
-    check_summaries,
     describe,
 )
 from olexplore.engine.variables import (
-    as_tf_variable,
+    check_variable_list,
     resolve_variable_mapping,
     touched_trainable_variables,
     variable_name,
@@ -78,7 +77,12 @@ def _owned_global_step(global_step: Any, increment: bool) -> tf.Variable:
 
 
 class StepBuilder:
-    """State and traced body of one TF 2 train op (see ``optimize_loss`` for the arguments)."""
+    """State and traced body of one TF 2 train op (see ``optimize_loss`` for the arguments).
+
+    ``summaries``, ``clip_gradients``, ``gradient_noise_scale``, ``gradient_multipliers``,
+    ``learning_rate_decay_fn``, ``name`` and ``gradient_noise_seed`` arrive validated by
+    :func:`olexplore.engine.optimize_loss.optimize_loss`.
+    """
 
     def __init__(
         self,
@@ -88,13 +92,13 @@ class StepBuilder:
         optimizer: Any,
         *,
         gradient_noise_scale: Any,
-        gradient_multipliers: Any,
+        gradient_multipliers: dict[Any, Any] | None,
         clip_gradients: Any,
-        learning_rate_decay_fn: Any,
+        learning_rate_decay_fn: Callable[[Any, Any], Any] | None,
         update_ops: Any,
         variables: Any,
         name: str | None,
-        summaries: Any,
+        summaries: list[str],
         increment_global_step: bool,
         gradient_noise_seed: int | None,
     ) -> None:
@@ -108,16 +112,10 @@ class StepBuilder:
         if self.strategy is None and not hasattr(loss, "get_concrete_function"):
             self.compiled_loss = tf.function(loss)
         self.increment_global_step = bool(increment_global_step)
-        self.summaries = check_summaries(summaries)
+        self.summaries = summaries
         learning_rate = check_learning_rate(learning_rate, allow_variable=True)
-        clip_gradients = check_clip_gradients(clip_gradients)
-        gradient_noise_scale = check_gradient_noise_scale(gradient_noise_scale)
         self.update_ops = self._check_update_ops(update_ops)
-        if gradient_multipliers is not None and not hasattr(gradient_multipliers, "items"):
-            raise ValueError(
-                f"gradient_multipliers: got {describe(gradient_multipliers)}; accepted: a dict "
-                "from variables, their names or name patterns to multipliers."
-            )
+        given_variables = None if variables is None else check_variable_list(variables)
         self.gradient_multipliers = gradient_multipliers
 
         self.global_step = _owned_global_step(global_step, self.increment_global_step)
@@ -147,26 +145,24 @@ class StepBuilder:
             self.noise = add_noise(self.noise_scale, gradient_noise_seed, self.iterations)
 
         self.clip_norm = None
-        self.clip = None
-        self.clip_state: Any = ()
         if isinstance(clip_gradients, float):
             self.clip_norm = tf.Variable(
                 clip_gradients, dtype=tf.float32, trainable=False, name=f"{self.scope}/clip_norm"
             )
-            self.clip = clip_by_global_norm(self.clip_norm)
-        elif isinstance(clip_gradients, AdaptiveClipping):
-            self.clip = clip_gradients.as_transform()
-            self.clip_state = self.clip.init(())
-        elif clip_gradients is not None:
-            self.clip = user_function(clip_gradients)
+        self.clip = clip_transform(clip_gradients, self.clip_norm)
+        if self.clip is not None:
+            self.clip.init(())  # adaptive clipping creates its statistics now, in this scope
         self.adaptive = isinstance(clip_gradients, AdaptiveClipping)
-        self.report_adaptive = self.adaptive and clip_gradients.report_summary
+        self.report_adaptive = isinstance(clip_gradients, AdaptiveClipping) and bool(
+            clip_gradients.report_summary
+        )
 
         self.variables: list[tf.Variable] | None = None
-        self.multipliers: dict[Any, Any] = {}
+        self.pipeline: GradientTransform | None = None
+        self.pipeline_state: Any = ()
         self.built = False
-        if variables is not None:
-            self._finish_build([as_tf_variable(v) for v in variables])
+        if given_variables is not None:
+            self._finish_build(given_variables)
         elif _takes_no_required_arguments(loss):
             self.ensure_built((), {})
 
@@ -200,10 +196,13 @@ class StepBuilder:
                 "optimize; pass variables=[...] or make the loss depend on trainable variables."
             )
         self.variables = variables
+        multipliers = None
         if self.gradient_multipliers is not None:
-            self.multipliers = resolve_variable_mapping(
+            multipliers = resolve_variable_mapping(
                 self.gradient_multipliers, variables, "gradient_multipliers"
             )
+        self.pipeline = gradient_pipeline(noise=self.noise, multipliers=multipliers, clip=self.clip)
+        self.pipeline_state = self.pipeline.init(variables)
         if is_keras_optimizer(self.optimizer):
             with self._scope():
                 self.optimizer.build(variables)
@@ -234,7 +233,13 @@ class StepBuilder:
                 "gradient_noise_scale: this train op was built without gradient noise; build "
                 "it with gradient_noise_scale=0.0 to be able to change the scale later."
             )
-        self.noise_scale.assign(check_gradient_noise_scale(float(value)))
+        checked = check_gradient_noise_scale(value)
+        if checked is None:
+            raise ValueError(
+                "gradient_noise_scale: got None; accepted: a non-negative finite float (0.0 "
+                "switches the noise off)."
+            )
+        self.noise_scale.assign(tf.cast(checked, self.noise_scale.dtype))
 
     def set_clip_norm(self, value: Any) -> None:
         """Change the global-norm clip value between steps."""
@@ -243,9 +248,19 @@ class StepBuilder:
                 "clip_norm: this train op was built without a float clip_gradients; build it "
                 "with clip_gradients=<float> to be able to change the clip value later."
             )
-        self.clip_norm.assign(check_clip_gradients(value))
+        self.clip_norm.assign(check_clip_norm(value))
 
     # ----------------------------------------------------------------- the step
+    def _built_variables(self) -> list[tf.Variable]:
+        if self.variables is None:
+            raise RuntimeError("StepBuilder.step: call ensure_built() before tracing a step")
+        return self.variables
+
+    def _built_pipeline(self) -> GradientTransform:
+        if self.pipeline is None:
+            raise RuntimeError("StepBuilder.step: call ensure_built() before tracing a step")
+        return self.pipeline
+
     def _loss_and_gradients(self, args: tuple, kwargs: dict) -> tuple[Any, list[Any]]:
         # Watching accessed variables (not tape.watch) also works for mirrored variables in
         # replica context, where watching the variable objects misses the other replicas.
@@ -258,7 +273,7 @@ class StepBuilder:
             )
         return loss, tape.gradient(loss, self.variables)
 
-    def _apply(self, pairs: list[tuple[Any, Any]]) -> None:
+    def _apply(self, pairs: GradsAndVars) -> None:
         if is_keras_optimizer(self.optimizer):
             self.optimizer.apply_gradients(pairs)
         else:
@@ -278,35 +293,25 @@ class StepBuilder:
                 )
             else:
                 loss, gradients = self._loss_and_gradients(args, kwargs)
-            pairs = list(zip(gradients, self.variables, strict=True))
-            context = StepContext()
-            if self.noise is not None:
-                pairs = self.noise.update(pairs, (), context)
-            if self.multipliers:
-                pairs = multiply(self.multipliers).update(pairs, (), context)
-            present = [(g, v) for g, v in pairs if g is not None]
-            if not present:
+            variables = self._built_variables()
+            if all(g is None for g in gradients):
                 raise ValueError(
                     "No gradients provided for any variable: the loss does not depend on "
-                    f"{[variable_name(v) for v in self.variables]}."
+                    f"{[variable_name(v) for v in variables]}."
                 )
-            context.global_norm = global_norm(pairs)
-            metrics = {
-                "loss": loss,
-                "learning_rate": learning_rate,
-                "global_norm": context.global_norm,
-            }
-            if self.clip is not None:
-                pairs = self.clip.update(pairs, self.clip_state, context)
-                metrics["clipped_global_norm"] = global_norm(pairs)
-                metrics.update(context.reports)
+            pairs = list(zip(gradients, variables, strict=True))
+            pairs, reports = run_pipeline(self._built_pipeline(), self.pipeline_state, pairs)
+            metrics = {"loss": loss, "learning_rate": learning_rate}
+            for name in (GLOBAL_NORM, CLIPPED_GLOBAL_NORM, REPORT_KEY):
+                if name in reports:
+                    metrics[name] = reports[name]
             if "gradient_norm" in self.summaries:
                 norms = {
                     v.ref(): tf.norm(g.values if isinstance(g, tf.IndexedSlices) else g)
                     for g, v in pairs
                     if g is not None
                 }
-                for variable in self.variables:
+                for variable in variables:
                     metrics[f"gradient_norm/{variable_name(variable)}"] = norms.get(
                         variable.ref(), tf.constant(0.0)
                     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from olexplore._compat import default_summary_writer
 from olexplore._tensorflow import tf
 
 GLOBAL_NORM_TAG = "global_norm/gradient_norm"
@@ -24,12 +25,10 @@ def summary_variable_name(variable: Any) -> str:
 def default_writer() -> Any:
     """The ``tf.summary`` writer set as default in this thread, or ``None``.
 
-    TensorFlow has no public getter; this reads the same thread-local state that
-    ``tf.summary.scalar`` reads.
+    >>> default_writer() is None
+    True
     """
-    from tensorflow.python.ops import summary_ops_v2  # noqa: PLC0415 - private, read-only
-
-    return getattr(summary_ops_v2._summary_state, "writer", None)
+    return default_summary_writer()
 
 
 def write_scalars(prefix: str, scalars: Mapping[str, Any], step: Any) -> None:

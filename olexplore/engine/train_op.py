@@ -16,6 +16,10 @@ import numpy as np
 
 from olexplore._tensorflow import tf
 from olexplore.engine.step import StepBuilder
+from olexplore.engine.validation import check_flag, describe
+
+#: ``run_steps`` records each step at an int32 index.
+MAX_FUSED_STEPS = 2**31
 
 
 class TrainOp:
@@ -150,10 +154,21 @@ class TrainOp:
         >>> [round(float(x), 4) for x in history["loss"]]
         [9.0, 2.25, 0.5625]
         """
-        if not isinstance(steps, (int, np.integer)) or isinstance(steps, bool) or steps < 0:
+        if (
+            not isinstance(steps, (int, np.integer))
+            or isinstance(steps, bool)
+            or not 0 <= steps < MAX_FUSED_STEPS
+        ):
             raise ValueError(
-                f"steps: got {steps!r} ({type(steps).__name__}); accepted: an int >= 0."
+                f"steps: got {describe(steps)}; accepted: an int from 0 to 2**31 - 1 (the "
+                "steps of one call are recorded in arrays indexed by int32)."
             )
+        if record is not None and not callable(record):
+            raise ValueError(
+                f"record: got {describe(record)}; accepted: None or a function of no arguments "
+                "returning {name: tensor}, e.g. record=lambda: {'w': w}."
+            )
+        stop_on_nonfinite = check_flag(stop_on_nonfinite, "stop_on_nonfinite")
         iterator = None
         if data is not None:
             iterator = self._iterator_for(data)

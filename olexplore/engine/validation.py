@@ -6,7 +6,7 @@ Each check names the argument, the value it received and what it accepts, as Ker
 from __future__ import annotations
 
 import numbers
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import numpy as np
@@ -59,12 +59,12 @@ def check_learning_rate(learning_rate: Any, *, allow_variable: bool) -> Any:
     """
     if learning_rate is None:
         return None
-    accepted = "None, a non-negative float or int, or a scalar (0-d) float Tensor" + (
+    accepted = "None, a finite non-negative float or int, or a scalar (0-d) float Tensor" + (
         " or tf.Variable" if allow_variable else ""
     )
     if is_real_number(learning_rate):
         value = float(learning_rate)
-        if not value >= 0.0:  # also rejects NaN
+        if not 0.0 <= value < np.inf:  # also rejects NaN
             raise ValueError(f"learning_rate: got {describe(learning_rate)}; accepted: {accepted}.")
         return value
     if isinstance(learning_rate, tf.Variable):
@@ -74,6 +74,10 @@ def check_learning_rate(learning_rate: Any, *, allow_variable: bool) -> Any:
         if learning_rate.shape.rank == 0:
             return learning_rate
     raise ValueError(f"learning_rate: got {describe(learning_rate)}; accepted: {accepted}.")
+
+
+def _is_scalar_tensor(value: Any) -> bool:
+    return isinstance(value, (tf.Tensor, tf.Variable)) and value.shape.rank in (None, 0)
 
 
 def check_summaries(summaries: Iterable[str] | None) -> list[str]:
@@ -127,13 +131,13 @@ def check_gradient_noise_scale(scale: Any) -> Any:
     >>> check_gradient_noise_scale(0.1)
     0.1
     """
-    if scale is None or isinstance(scale, (tf.Tensor, tf.Variable)):
+    if scale is None or (_is_scalar_tensor(scale) and scale.dtype.is_floating):
         return scale
-    if is_real_number(scale) and float(scale) >= 0.0 and np.isfinite(float(scale)):
+    if is_real_number(scale) and 0.0 <= float(scale) < np.inf:
         return float(scale)
     raise ValueError(
         f"gradient_noise_scale: got {describe(scale)}; accepted: None, a non-negative finite "
-        "float (the standard deviation of the noise) or a scalar Tensor."
+        "float (the standard deviation of the noise) or a scalar float Tensor."
     )
 
 
@@ -159,3 +163,113 @@ def check_global_step_tensor(global_step: Any) -> Any:
             f"global_step: {global_step.name} is not scalar (shape {shape}); accepted: a scalar."
         )
     return global_step
+
+
+def check_clip_norm(clip_norm: Any) -> float:
+    """Validate a new global-norm clip value (the ``clip_norm`` setter): a positive finite number.
+
+    >>> check_clip_norm(2)
+    2.0
+    """
+    if is_real_number(clip_norm) and 0.0 < float(clip_norm) < np.inf:
+        return float(clip_norm)
+    raise ValueError(
+        f"clip_norm (clip_gradients): got {describe(clip_norm)}; accepted: a positive finite "
+        "float or int, the maximum global norm."
+    )
+
+
+def check_multiplier(key: Any, value: Any) -> Any:
+    """Validate one ``gradient_multipliers`` value: a finite number or a scalar tensor.
+
+    Numbers come back as Python floats; negative factors are allowed (they reverse the update).
+
+    >>> check_multiplier("w", 2)
+    2.0
+    """
+    if is_real_number(value) and np.isfinite(float(value)):
+        return float(value)
+    if _is_scalar_tensor(value) and (value.dtype.is_floating or value.dtype.is_integer):
+        return value
+    raise ValueError(
+        f"gradient_multipliers: the value for key {key!r} is {describe(value)}; accepted: a "
+        "finite float or int, or a scalar numeric Tensor, e.g. {'dense/kernel': 0.1}."
+    )
+
+
+def check_gradient_multipliers(multipliers: Any) -> dict[Any, Any] | None:
+    """Validate ``gradient_multipliers``: ``None`` or a mapping from keys to multipliers.
+
+    The keys are resolved against the variables later; the values are checked here.
+
+    >>> check_gradient_multipliers({"w": 1})
+    {'w': 1.0}
+    """
+    if multipliers is None:
+        return None
+    if not isinstance(multipliers, Mapping):
+        raise ValueError(
+            f"gradient_multipliers: got {describe(multipliers)}; accepted: a dict from "
+            "variables, their names or name patterns to multipliers."
+        )
+    return {key: check_multiplier(key, value) for key, value in multipliers.items()}
+
+
+def check_decay_fn(decay_fn: Any) -> Callable[[Any, Any], Any] | None:
+    """Validate ``learning_rate_decay_fn``: ``None`` or a callable ``fn(learning_rate, step)``.
+
+    >>> check_decay_fn(None) is None
+    True
+    """
+    if decay_fn is None or callable(decay_fn):
+        return decay_fn
+    raise ValueError(
+        f"learning_rate_decay_fn: got {describe(decay_fn)}; accepted: None or a callable "
+        "fn(learning_rate, global_step), e.g. olexplore.engine.decay_function("
+        "'exponential_decay', decay_steps=100, decay_rate=0.5)."
+    )
+
+
+#: Gradient-noise seeds are combined with a per-gradient index into an int64 op seed.
+MAX_NOISE_SEED = 2**62
+
+
+def check_noise_seed(seed: Any) -> int | None:
+    """Validate ``gradient_noise_seed``: ``None`` or an int in ``[0, 2**62)``.
+
+    >>> check_noise_seed(7)
+    7
+    """
+    if seed is None:
+        return None
+    if isinstance(seed, numbers.Integral) and not isinstance(seed, (bool, np.bool_)):
+        if 0 <= int(seed) < MAX_NOISE_SEED:
+            return int(seed)
+    raise ValueError(
+        f"gradient_noise_seed: got {describe(seed)}; accepted: None or an int from 0 to 2**62 - 1."
+    )
+
+
+def check_name(name: Any) -> str | None:
+    """Validate ``name``, the scope of the train op's variables: ``None`` or a non-empty str.
+
+    >>> check_name("train")
+    'train'
+    """
+    if name is None or (isinstance(name, str) and name):
+        return name
+    raise ValueError(
+        f"name: got {describe(name)}; accepted: None (meaning 'OptimizeLoss') or a non-empty "
+        "string."
+    )
+
+
+def check_flag(value: Any, argument: str) -> bool:
+    """Validate a boolean argument such as ``increment_global_step``.
+
+    >>> check_flag(True, "increment_global_step")
+    True
+    """
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    raise ValueError(f"{argument}: got {describe(value)}; accepted: True or False.")

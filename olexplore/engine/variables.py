@@ -10,7 +10,9 @@ import re
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
+from olexplore._compat import distributed_container
 from olexplore._tensorflow import tf
+from olexplore.engine.validation import describe
 
 
 def as_tf_variable(variable: Any) -> tf.Variable:
@@ -31,6 +33,32 @@ def as_tf_variable(variable: Any) -> tf.Variable:
         f"expected a tf.Variable or a Keras variable, got {variable!r} of type "
         f"{type(variable).__name__}"
     )
+
+
+def check_variable_list(variables: Any, argument: str = "variables") -> list[tf.Variable]:
+    """Validate a list of ``tf.Variable`` or Keras variables; return the ``tf.Variable`` of each.
+
+    >>> [v.name for v in check_variable_list([tf.Variable(1.0, name="a")])]
+    ['a:0']
+    >>> check_variable_list(["a"])  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ValueError: variables[0]: got 'a' (str); accepted: a list of tf.Variable or Keras variables...
+    """
+    if isinstance(variables, (str, bytes, tf.Variable)) or not isinstance(variables, Iterable):
+        raise ValueError(
+            f"{argument}: got {describe(variables)}; accepted: a list of "
+            f"tf.Variable or Keras variables, e.g. {argument}=[w, b]."
+        )
+    checked = []
+    for index, variable in enumerate(variables):
+        try:
+            checked.append(as_tf_variable(variable))
+        except TypeError:
+            raise ValueError(
+                f"{argument}[{index}]: got {describe(variable)}; accepted: a list "
+                f"of tf.Variable or Keras variables (not their names), e.g. {argument}=[w, b]."
+            ) from None
+    return checked
 
 
 def variable_name(variable: Any) -> str:
@@ -70,18 +98,11 @@ def touched_trainable_variables(
             result.read_value()
     found: dict[Any, tf.Variable] = {}
     for watched in tape.watched_variables():
-        variable = _distributed_container(as_tf_variable(watched))
+        # Under a tf.distribute strategy the tape watches one replica's component.
+        variable = distributed_container(as_tf_variable(watched))
         if variable.trainable:
             found.setdefault(variable.ref(), variable)
     return list(found.values())
-
-
-def _distributed_container(variable: tf.Variable) -> tf.Variable:
-    # Under a tf.distribute strategy the tape watches one replica's component; TensorFlow's own
-    # helper maps it back to the mirrored variable (itself when not distributed).
-    from tensorflow.python.distribute.distribute_utils import value_container  # noqa: PLC0415
-
-    return value_container(variable)
 
 
 def _describe_names(variables: Iterable[tf.Variable]) -> str:
@@ -103,12 +124,8 @@ def match_variable_key(key: Any, variables: list[tf.Variable], argument: str) ->
         exact = strip_output_suffix(key)
         found = [v for v in variables if variable_name(v) == exact]
         if not found:
-            try:
-                pattern = re.compile(exact)
-            except re.error:
-                pattern = None
-            if pattern is not None:
-                found = [v for v in variables if pattern.fullmatch(variable_name(v))]
+            pattern = _compile_key(key, exact, variables, argument)
+            found = [v for v in variables if pattern.fullmatch(variable_name(v))]
     else:
         wanted = _variable_ref(key, argument)
         found = [v for v in variables if v.ref() == wanted]
@@ -119,6 +136,27 @@ def match_variable_key(key: Any, variables: list[tf.Variable], argument: str) ->
             f"regular expression over these names: {_describe_names(variables)}"
         )
     return found
+
+
+def _compile_key(
+    key: str, pattern: str, variables: list[tf.Variable], argument: str
+) -> re.Pattern[str]:
+    """``pattern`` compiled; a ``ValueError`` when it is no valid regular expression.
+
+    A pathological pattern (say 5,000 nested groups) makes ``re`` recurse too deep, and a huge
+    repeat count overflows: both are reported like a syntax error, never as a crash.
+    """
+    try:
+        return re.compile(pattern)
+    except (re.error, RecursionError, OverflowError) as error:
+        reason = str(error) if isinstance(error, re.error) else "too deeply nested or too large"
+        shown = key if len(key) <= 60 else key[:57] + "..."
+        raise ValueError(
+            f"{argument}: key {shown!r} is not the name of a variable being optimized and not "
+            f"a valid regular expression ({reason}); accepted keys are a variable, its ref(), "
+            "its name (with or without ':0') or a regular expression over these names: "
+            f"{_describe_names(variables)}"
+        ) from None
 
 
 def _variable_ref(key: Any, argument: str) -> Any:

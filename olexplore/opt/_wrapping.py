@@ -12,6 +12,15 @@ import contextlib
 from collections.abc import Iterable
 from typing import Any
 
+from olexplore._compat import (
+    create_or_restore_slot_variable,
+    deferred_dependencies,
+    initialize_trackable,
+    lookup_dependency,
+    track_child,
+    trackable_children,
+    v1_learning_rate,
+)
 from olexplore._tensorflow import tf
 from olexplore.engine.variables import as_tf_variable
 
@@ -78,10 +87,10 @@ class WrappingOptimizer(tf.compat.v1.train.Optimizer):
         self._opt = opt
         self._keras = is_keras_optimizer(opt)
         if self._keras:
-            self._track_trackable(opt, name="optimizer")
+            track_child(self, opt, name="optimizer")
         else:  # see the checkpoint hooks below
-            self._maybe_initialize_trackable()
-            opt._maybe_initialize_trackable()
+            initialize_trackable(self)
+            initialize_trackable(opt)
 
     def _check_mode(self, method: str) -> None:
         if in_graph_mode() and self._keras:
@@ -158,7 +167,7 @@ class WrappingOptimizer(tf.compat.v1.train.Optimizer):
         # its learning-rate metric when the optimizer is an instance: the wrapped one's rate.
         if self._keras:
             return lambda: self._opt.learning_rate
-        return self._opt._learning_rate
+        return v1_learning_rate(self._opt)
 
     def build(self, var_list: Iterable[Any]) -> None:
         """Create now, eagerly, the state that applying gradients to ``var_list`` needs.
@@ -176,14 +185,14 @@ class WrappingOptimizer(tf.compat.v1.train.Optimizer):
     # that Trackable and the v1 Optimizer document for overriding. A Keras 3 optimizer reports
     # no slots and is tracked as the child "optimizer".
     def _trackable_children(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
-        children = {} if self._keras else dict(self._opt._trackable_children(*args, **kwargs))
+        children = {} if self._keras else trackable_children(self._opt, *args, **kwargs)
         children.update(super()._trackable_children(*args, **kwargs))
         return children
 
     def _lookup_dependency(self, name: str, *args: Any, **kwargs: Any) -> Any:
         found = super()._lookup_dependency(name, *args, **kwargs)
         if found is None and not self._keras:
-            found = self._opt._lookup_dependency(name, *args, **kwargs)
+            found = lookup_dependency(self._opt, name, *args, **kwargs)
         return found
 
     @property
@@ -191,10 +200,10 @@ class WrappingOptimizer(tf.compat.v1.train.Optimizer):
         # Shared with the wrapped v1 optimizer, which fulfils them when it creates its variables.
         if getattr(self, "_keras", True):
             return super()._deferred_dependencies
-        return self._opt._deferred_dependencies
+        return deferred_dependencies(self._opt)
 
     def _create_or_restore_slot_variable(self, *args: Any, **kwargs: Any) -> Any:
-        return self._opt._create_or_restore_slot_variable(*args, **kwargs)
+        return create_or_restore_slot_variable(self._opt, *args, **kwargs)
 
     def _apply_wrapped(self, grads_and_vars: GradsAndVars, global_step: Any, name: Any) -> Any:
         """``opt.apply_gradients``; a Keras 3 ``opt`` gets the step incremented here."""

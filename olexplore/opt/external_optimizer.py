@@ -108,6 +108,7 @@ class VariablePacking:
                 low, high = pair
             except (TypeError, ValueError):
                 raise ValueError(f"{where}: expected a (low, high) pair, got {pair!r}") from None
+            start = len(lows)
             try:
                 for side, packed in ((low, lows), (high, highs)):
                     flat = np.broadcast_to(np.asarray(side), shape).flat
@@ -117,7 +118,26 @@ class VariablePacking:
                     f"{where}: expected numbers or None broadcastable to the variable's shape "
                     f"{shape}, got {pair!r} ({error})"
                 ) from error
+            _check_bound_order(where, shape, lows[start:], highs[start:])
         return list(zip(lows, highs, strict=True))
+
+
+def _check_bound_order(
+    where: str, shape: tuple[int, ...], lows: list[float | None], highs: list[float | None]
+) -> None:
+    """No NaN bound, and ``low <= high`` for every element (``None`` is unbounded)."""
+    for index, (low, high) in enumerate(zip(lows, highs, strict=True)):
+        element = np.unravel_index(index, shape) if shape else ()
+        at = f"element {tuple(int(i) for i in element)}" if shape else "the value"
+        if (low is not None and np.isnan(low)) or (high is not None and np.isnan(high)):
+            raise ValueError(
+                f"{where}: a bound of {at} is NaN; accepted: numbers, None or +-np.inf (unbounded)"
+            )
+        if low is not None and high is not None and low > high:
+            raise ValueError(
+                f"{where}: the lower bound {low} of {at} is above the upper bound {high}; "
+                "accepted: low <= high"
+            )
 
 
 class ExternalOptimizerInterface:

@@ -17,6 +17,7 @@ import numbers
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
+from olexplore._compat import save_slice_info, track_child
 from olexplore._tensorflow import tf
 from olexplore.engine.variables import as_tf_variable, variable_name
 from olexplore.opt._wrapping import (
@@ -155,7 +156,7 @@ class MovingAverageOptimizer(WrappingOptimizer):
             while name in self._tracked_names:
                 name += "_"
             self._tracked_names.add(name)
-            self._track_trackable(self.average(variable), name=name)
+            track_child(self, self.average(variable), name=name)
 
     def swapping_saver(
         self, var_list: Any = None, name: str = "swapping_saver", **saver_kwargs: Any
@@ -318,7 +319,7 @@ def _saver_entries(var_list: Any) -> dict[str, Any]:
     for item in var_list:
         parts = _parts_or_self(item)
         for part in parts if isinstance(parts, list) else [parts]:
-            slice_info = getattr(part, "_save_slice_info", None)  # part of a partitioned variable
+            slice_info = save_slice_info(part)  # set on a part of a partitioned variable
             if slice_info is not None:
                 entries.setdefault(slice_info.full_name, []).append(part)
                 continue

@@ -6,7 +6,9 @@ mode (``minimize(session)``, as in TF 1) and in TF 2 mode (callable loss, ``mini
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import numbers
+import warnings
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -19,6 +21,26 @@ __all__ = ["ScipyOptimizerInterface"]
 # SciPy warns when these get ``jac=True`` and never calls a gradient: they get a value-only
 # objective instead (the loss is evaluated exactly as often, and ``loss_callback`` fires the same).
 _GRADIENT_FREE_METHODS = frozenset({"nelder-mead", "powell", "cobyla", "cobyqa"})
+
+#: The methods of ``scipy.optimize.minimize`` (SciPy 1.17), as SciPy spells them; SciPy matches
+#: them case-insensitively.
+SCIPY_METHODS = (
+    "Nelder-Mead",
+    "Powell",
+    "CG",
+    "BFGS",
+    "Newton-CG",
+    "L-BFGS-B",
+    "TNC",
+    "COBYLA",
+    "COBYQA",
+    "SLSQP",
+    "trust-constr",
+    "dogleg",
+    "trust-ncg",
+    "trust-exact",
+    "trust-krylov",
+)
 
 # Keyword arguments that ``_minimize`` sets itself, with what to use instead (TF 1's check order).
 _AUTOMATIC_KWARGS = {
@@ -39,11 +61,14 @@ class ScipyOptimizerInterface(ExternalOptimizerInterface):
     other keyword arguments (``options``, ``tol``, ``hess``...) go to SciPy unchanged, while
     ``jac``, ``callback``, ``constraints`` and ``bounds`` are set here and rejected (use
     ``minimize(step_callback=...)``, ``equalities``/``inequalities`` and ``var_to_bounds``).
-    SciPy receives ``x0``, values and gradients in float64. Gradient-free methods (Nelder-Mead,
-    Powell, COBYLA, COBYQA) get a value-only objective rather than ``jac=True``, which current
-    SciPy warns about; ``step_callback`` always receives only the vector (trust-constr passes
-    its state too). The result is logged and kept in ``self.result``; in TF 2 mode
-    ``minimize()`` also returns it.
+    SciPy receives ``x0``, values and gradients in float64, except that gradient-free methods
+    (Nelder-Mead, Powell, COBYLA, COBYQA) get ``x0`` and values in the variables' dtype, as in
+    TF 1, and a value-only objective rather than ``jac=True``, which current SciPy warns about.
+    ``method``, ``options`` and ``tol`` are checked when the interface is built. SciPy 1.17's
+    TNC has no ``maxiter``: TF 1 code passing ``options={'maxiter': n}`` gets ``maxfun=n`` and
+    a ``UserWarning`` saying so. ``step_callback`` always receives only the vector
+    (trust-constr passes its state too). The result is logged and kept in ``self.result``; in
+    TF 2 mode ``minimize()`` also returns it.
 
     TF 2 mode, with bounds:
 
@@ -74,6 +99,25 @@ class ScipyOptimizerInterface(ExternalOptimizerInterface):
 
     result: Any = None
 
+    def __init__(
+        self,
+        loss: Any,
+        var_list: Sequence[Any] | None = None,
+        equalities: Sequence[Any] | None = None,
+        inequalities: Sequence[Any] | None = None,
+        var_to_bounds: Mapping[Any, Any] | None = None,
+        **optimizer_kwargs: Any,
+    ) -> None:
+        _check_scipy_kwargs(optimizer_kwargs)  # before anything is built
+        super().__init__(
+            loss,
+            var_list=var_list,
+            equalities=equalities,
+            inequalities=inequalities,
+            var_to_bounds=var_to_bounds,
+            **optimizer_kwargs,
+        )
+
     def _minimize(
         self,
         initial_val: np.ndarray,
@@ -97,16 +141,20 @@ class ScipyOptimizerInterface(ExternalOptimizerInterface):
                 )
         if isinstance(optimizer_kwargs.get("options"), Mapping):
             optimizer_kwargs["options"] = dict(optimizer_kwargs["options"])  # never mutated
+        if isinstance(method, str) and method.lower() == "tnc":
+            _tnc_maxiter_as_maxfun(optimizer_kwargs.get("options"))
 
         uses_gradient = callable(method) or str(method).lower() not in _GRADIENT_FREE_METHODS
+        # SciPy's Fortran and C cores (L-BFGS-B, TNC, SLSQP) need doubles; gradient-free methods
+        # get the variables' own dtype, as in TF 1 (Nelder-Mead then works in float32).
+        x0 = np.asarray(initial_val, dtype=np.float64 if uses_gradient else None)
 
         def loss_and_gradient(x: np.ndarray) -> tuple[np.float64, np.ndarray]:
-            # SciPy's Fortran and C cores (L-BFGS-B, TNC, SLSQP) need doubles.
             loss, gradient = loss_grad_func(x)
             return np.float64(loss), np.asarray(gradient, dtype=np.float64)
 
-        def loss_only(x: np.ndarray) -> np.float64:
-            return np.float64(loss_grad_func(x)[0])
+        def loss_only(x: np.ndarray) -> Any:
+            return loss_grad_func(x)[0]  # the value in the variables' dtype, as TF 1 gave it
 
         def callback(xk: np.ndarray, *unused_state: Any) -> None:
             step_callback(xk)  # trust-constr also passes its state: TF 1 callbacks take xk only
@@ -121,7 +169,7 @@ class ScipyOptimizerInterface(ExternalOptimizerInterface):
         ]
         result = scipy.optimize.minimize(
             loss_and_gradient if uses_gradient else loss_only,
-            np.asarray(initial_val, dtype=np.float64),
+            x0,
             jac=True if uses_gradient else None,
             callback=callback,
             method=method,
@@ -158,3 +206,61 @@ def _log_result(result: Any) -> None:
         lines.append("  Number of functions evaluations: %d")
         args.append(result.nfev)
     tf.get_logger().info("\n".join(lines), *args)
+
+
+def _check_scipy_kwargs(optimizer_kwargs: Mapping[str, Any]) -> None:
+    """``method``, ``options`` and ``tol`` checked when the interface is built, not in SciPy."""
+    method = optimizer_kwargs.get("method", ScipyOptimizerInterface._DEFAULT_METHOD)
+    known = [name.lower() for name in SCIPY_METHODS]
+    if not callable(method) and not (isinstance(method, str) and method.lower() in known):
+        raise ValueError(
+            f"method: got {method!r} ({type(method).__name__}); accepted: a callable "
+            f"minimizer or one of scipy.optimize.minimize's methods {list(SCIPY_METHODS)} "
+            "(case-insensitive)."
+        )
+    options = optimizer_kwargs.get("options")
+    if options is not None:
+        if not isinstance(options, Mapping):
+            raise ValueError(
+                f"options: got {options!r} ({type(options).__name__}); accepted: None or a dict "
+                f"of {method!r}'s solver options, e.g. options={{'maxiter': 100}}."
+            )
+        for name in options:
+            if not isinstance(name, str):
+                raise ValueError(
+                    f"options: got the key {name!r} ({type(name).__name__}); accepted: option "
+                    "names as strings, e.g. options={'maxiter': 100}."
+                )
+    tol = optimizer_kwargs.get("tol")
+    if tol is not None and not (
+        isinstance(tol, numbers.Real) and not isinstance(tol, bool) and 0.0 <= float(tol) < np.inf
+    ):
+        raise ValueError(
+            f"tol: got {tol!r} ({type(tol).__name__}); accepted: None or a non-negative "
+            "finite number, the tolerance for termination."
+        )
+
+
+def _tnc_maxiter_as_maxfun(options: dict[str, Any] | None) -> None:
+    """SciPy 1.17's TNC has no ``maxiter`` (it stops near 100 evaluations): use it as ``maxfun``.
+
+    >>> options = {"maxiter": 500}
+    >>> with warnings.catch_warnings(record=True):
+    ...     _tnc_maxiter_as_maxfun(options)
+    >>> options
+    {'maxfun': 500}
+    """
+    if not options or "maxiter" not in options:
+        return
+    maxiter = options.pop("maxiter")
+    if "maxfun" in options:
+        note = f"options['maxfun']={options['maxfun']!r} is given too and is kept"
+    else:
+        options["maxfun"] = maxiter
+        note = "it is passed as options['maxfun'], the limit on function evaluations"
+    warnings.warn(
+        f"ScipyOptimizerInterface: SciPy's TNC has no 'maxiter' option (options['maxiter']="
+        f"{maxiter!r}, accepted by TF 1's SciPy); {note}.",
+        UserWarning,
+        stacklevel=4,
+    )

@@ -14,6 +14,7 @@ import warnings
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from olexplore._compat import v1_optimizer_name, v1_use_locking
 from olexplore._tensorflow import tf
 from olexplore.engine.variables import as_tf_variable, resolve_variable_mapping, variable_name
 from olexplore.opt._wrapping import GradsAndVars, WrappingOptimizer, group, runs_after
@@ -82,7 +83,7 @@ class VariableClippingOptimizer(WrappingOptimizer):
         clip_dims = resolve_variable_mapping(
             self._vars_to_clip_dims, [as_tf_variable(v) for _, v in pairs], "vars_to_clip_dims"
         )
-        with tf.compat.v1.name_scope(name, self._name) as scope:
+        with tf.compat.v1.name_scope(name, v1_optimizer_name(self)) as scope:
             update_op = self._apply_wrapped(pairs, global_step, name=None)
             clip_ops = []
             with runs_after(update_op):
@@ -109,7 +110,7 @@ class VariableClippingOptimizer(WrappingOptimizer):
             value = variable.read_value()
             delta = value - self._clipped(value, dims)
         # Ops reading or writing a resource variable are placed on its device anyway.
-        return variable.assign_sub(delta, use_locking=self._use_locking, read_value=False)
+        return variable.assign_sub(delta, use_locking=v1_use_locking(self), read_value=False)
 
     def _clip_sparse(self, grad: tf.IndexedSlices, variable: tf.Variable, dims: list[int]) -> Any:
         if 0 in dims:
@@ -125,7 +126,7 @@ class VariableClippingOptimizer(WrappingOptimizer):
         rows = tf.gather(variable, indices)
         with self._maybe_colocate_with(variable):
             delta = tf.IndexedSlices(rows - self._clipped(rows, dims), indices, grad.dense_shape)
-        return variable.scatter_sub(delta, use_locking=self._use_locking)
+        return variable.scatter_sub(delta, use_locking=v1_use_locking(self))
 
     def _maybe_colocate_with(self, variable: tf.Variable) -> contextlib.AbstractContextManager[Any]:
         if self._colocate_clip_ops_with_vars:
@@ -165,5 +166,10 @@ def _check_max_norm(max_norm: Any) -> None:
             f"max_norm: expected a positive number or a scalar tensor, got {max_norm!r} of type "
             f"{type(max_norm).__name__}"
         )
-    if not max_norm > 0:
+    if not max_norm > 0:  # also NaN
         raise ValueError(f"max_norm: expected a positive number, got {max_norm!r}")
+    if max_norm == float("inf"):  # tf.clip_by_norm computes inf / inf: every value became NaN
+        raise ValueError(
+            f"max_norm: expected a finite number, got {max_norm!r}; leave the variable out of "
+            "vars_to_clip_dims not to clip it"
+        )

@@ -596,3 +596,44 @@ def test_learning_rate_variable_of_a_v1_instance_is_settable():
     train(5.0)
     train.learning_rate = 0.5
     assert float(rate.numpy()) == 0.5
+
+
+@pytest.mark.parametrize(
+    ("name", "params", "message"),
+    [
+        (
+            "exponential_decay",
+            {"decay_steps": 10, "decay_rat": 0.5},
+            "decay: exponential_decay got parameters ['decay_rat', 'decay_steps'] (unknown "
+            "['decay_rat']); accepted: ['decay_steps', 'decay_rate', 'staircase'], of which "
+            "['decay_steps', 'decay_rate'] are required.",
+        ),
+        (
+            "piecewise_constant",
+            {"boundaries": [10]},
+            "decay: piecewise_constant got parameters ['boundaries'] (missing ['values']); "
+            "accepted: ['boundaries', 'values'], of which ['boundaries', 'values'] are required.",
+        ),
+    ],
+)
+def test_decay_function_checks_its_parameters_when_built(name, params, message):
+    with pytest.raises(ValueError) as error:
+        decay_function(name, **params)
+    assert str(error.value) == message
+
+
+@pytest.mark.parametrize(
+    ("arguments", "shown"),
+    [
+        ({"steps": 2**31}, "steps: got 2147483648 (int); accepted: an int from 0 to 2**31 - 1"),
+        ({"steps": 3, "record": "w"}, "record: got 'w' (str); accepted: None or a function"),
+        ({"steps": 3, "stop_on_nonfinite": "no"}, "stop_on_nonfinite: got 'no' (str)"),
+    ],
+)
+def test_run_steps_rejects_bad_arguments_before_running(arguments, shown):
+    w = tf.Variable(3.0)
+    train = optimize_loss(lambda: w * w, None, 0.25, "SGD")
+    with pytest.raises(ValueError) as error:
+        train.run_steps(arguments.pop("steps"), **arguments)
+    assert str(error.value).startswith(shown)
+    assert int(train.global_step) == 0 and float(w.numpy()) == 3.0

@@ -167,3 +167,33 @@ def test_adaptive_clipping_passes_none_through():
     unused = tf.Variable(1.0)
     result = clip([(tf.constant([3.0, 4.0]), tf.Variable([0.0, 0.0])), (None, unused)])
     assert result[1] == (None, unused)
+
+
+@pytest.mark.parametrize(
+    ("arguments", "argument", "shown"),
+    [
+        ({"std_factor": "2"}, "std_factor", "'2' (str)"),
+        ({"std_factor": float("nan")}, "std_factor", "nan (float)"),
+        ({"decay": 1.5}, "decay", "1.5 (float)"),
+        ({"decay": -0.1}, "decay", "-0.1 (float)"),
+        ({"static_max_norm": 0.0}, "static_max_norm", "0.0 (float)"),
+        ({"static_max_norm": float("inf")}, "static_max_norm", "inf (float)"),
+        ({"epsilon": 0}, "epsilon", "0 (int)"),
+        ({"report_summary": "yes"}, "report_summary", "'yes' (str)"),
+        ({"name": 5}, "name", "5 (int)"),
+    ],
+)
+def test_adaptive_clipping_arguments_are_checked_when_built(arguments, argument, shown):
+    with pytest.raises(ValueError) as error:
+        adaptive_clipping_fn(**arguments)
+    message = str(error.value)
+    assert message.startswith(argument + ": got ")
+    assert shown in message
+    assert "accepted" in message
+
+
+def test_adaptive_clipping_global_step_must_be_an_integer_scalar():
+    with pytest.raises(TypeError, match="global_step: got 3 \\(int\\)"):
+        adaptive_clipping_fn(global_step=3)
+    with pytest.raises(TypeError, match="does not have integer type"):
+        adaptive_clipping_fn(global_step=tf.Variable(0.0))

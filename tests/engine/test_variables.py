@@ -1,5 +1,7 @@
 """Finding and naming variables in TF 2 mode."""
 
+import re
+
 import keras
 import pytest
 import tensorflow as tf
@@ -39,9 +41,33 @@ def test_exact_names_win_over_patterns_whatever_the_order():
 def test_keys_that_match_nothing_or_have_a_wrong_type():
     a = tf.Variable(1.0, name="a")
     other = tf.Variable(1.0, name="other")
-    with pytest.raises(ValueError, match=r"mult: key '\[' matches no variable.*'a'"):
-        match_variable_key("[", [a], "mult")  # an invalid pattern is just an unknown name
+    with pytest.raises(ValueError, match=r"mult: key 'zz' matches no variable.*'a'"):
+        match_variable_key("zz", [a], "mult")
     with pytest.raises(ValueError, match="matches no variable"):
         match_variable_key(other.ref(), [a], "mult")
     with pytest.raises(TypeError, match="mult: key 3"):
         match_variable_key(3, [a], "mult")
+
+
+@pytest.mark.parametrize(
+    ("key", "reason"),
+    [
+        ("(", r"missing \), unterminated subpattern at position 0"),
+        ("[", "unterminated character set at position 0"),
+        ("a{2,1}", "min repeat greater than max repeat"),
+        ("(" * 5000 + ")" * 5000, "too deeply nested or too large"),
+    ],
+)
+def test_an_invalid_regular_expression_is_reported_as_one(key, reason):
+    a = tf.Variable(1.0, name="a")
+    with pytest.raises(ValueError) as error:
+        match_variable_key(key, [a], "mult")
+    message = str(error.value)
+    assert message.startswith("mult: key ")
+    assert "is not the name of a variable being optimized and not a valid regular expression" in (
+        message
+    )
+    assert re.search(reason, message)
+    assert "matches no variable" not in message
+    assert message.endswith("these names: 'a'")
+    assert len(message) < 400  # a 10,000-character key is shortened

@@ -501,3 +501,37 @@ def test_variable_packing_split_and_pack_round_trip():
     assert [p.shape for p in parts] == [(2, 3), (), (1,)]
     np.testing.assert_array_equal(parts[0], [[0, 1, 2], [3, 4, 5]])
     assert parts[1] == 7.0
+
+
+@pytest.mark.parametrize(
+    ("bounds", "message"),
+    [
+        (
+            (2.0, 1.0),
+            r"var_to_bounds\['vector'\]: the lower bound 2.0 of element \(0,\) is above the "
+            r"upper bound 1.0; accepted: low <= high",
+        ),
+        (
+            ([0.0, 5.0], [1.0, 4.0]),
+            r"var_to_bounds\['vector'\]: the lower bound 5.0 of element \(1,\) is above",
+        ),
+        ((np.nan, 1.0), r"var_to_bounds\['vector'\]: a bound of element \(0,\) is NaN"),
+    ],
+)
+def test_bounds_out_of_order_are_refused_when_built(harness, bounds, message):
+    vector = tf.Variable([1.0, 2.0], name="vector")
+    other = tf.Variable(3.0, name="other")
+    with pytest.raises(ValueError, match=message):
+        RecordingInterface(
+            harness.expr(lambda: tf.reduce_sum(vector) + other),
+            var_to_bounds={"vector": bounds, "other": (None, 5.0)},
+        )
+
+
+def test_equal_and_open_bounds_are_fine(harness):
+    vector = tf.Variable([1.0, 2.0], name="vector")
+    optimizer = RecordingInterface(
+        harness.expr(lambda: tf.reduce_sum(vector)), var_to_bounds={"vector": (1.0, [1.0, None])}
+    )
+    harness.minimize(optimizer)
+    assert optimizer.arguments["packed_bounds"] == [(1.0, 1.0), (1.0, None)]

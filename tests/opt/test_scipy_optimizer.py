@@ -319,3 +319,124 @@ def test_result_is_logged(harness, caplog):
         f"  Number of functions evaluations: {result.nfev}"
     )
     assert result.nit >= 1 and result.nfev >= 2
+
+
+def rosenbrock_5d(x):
+    return tf.reduce_sum(100.0 * tf.square(x[1:] - tf.square(x[:-1])) + tf.square(1.0 - x[:-1]))
+
+
+def test_nelder_mead_keeps_the_float32_starting_point_as_in_tf1(harness, monkeypatch):
+    # TF 1's Nelder-Mead test: 5-D Rosenbrock from zeros, float32, within 2e-4 of the optimum.
+    # A float64 start lands at 1.0002073 (SciPy 1.17); TF 1 handed SciPy the float32 vector.
+    x = tf.Variable(tf.zeros(5), name="x")
+    seen = []
+    original = scipy.optimize.minimize
+
+    def spy(fun, x0, **kwargs):
+        seen.append((np.asarray(x0).dtype, np.asarray(fun(x0)).dtype))
+        return original(fun, x0, **kwargs)
+
+    monkeypatch.setattr(scipy.optimize, "minimize", spy)
+    harness.minimize(
+        ScipyOptimizerInterface(harness.expr(lambda: rosenbrock_5d(x)), method="Nelder-Mead")
+    )
+    np.testing.assert_allclose(harness.value(x), np.ones(5), rtol=1e-4, atol=1e-4)
+    assert np.abs(harness.value(x) - 1.0).max() < 1e-4  # 7.5e-05 here; float64 gave 2.07e-4
+    assert seen == [(np.float32, np.float32)]
+
+
+@pytest.mark.parametrize("method", ["Powell", "COBYLA"])
+def test_other_gradient_free_methods_get_the_variables_dtype(harness, monkeypatch, method):
+    x = tf.Variable([0.0, 0.0], name="x")
+    seen = []
+    original = scipy.optimize.minimize
+
+    def spy(fun, x0, **kwargs):
+        seen.append(np.asarray(x0).dtype)
+        return original(fun, x0, **kwargs)
+
+    monkeypatch.setattr(scipy.optimize, "minimize", spy)
+    loss = harness.expr(lambda: tf.reduce_sum(tf.square(x - [1.0, 2.0])))
+    harness.minimize(ScipyOptimizerInterface(loss, method=method, tol=1e-8))
+    np.testing.assert_allclose(harness.value(x), [1.0, 2.0], atol=1e-3)
+    assert seen == [np.float32]
+
+
+@pytest.mark.parametrize("method", ["L-BFGS-B", "TNC", "SLSQP"])
+def test_gradient_methods_still_get_float64(harness, monkeypatch, method):
+    x = tf.Variable([0.0, 0.0], name="x")
+    seen = []
+    original = scipy.optimize.minimize
+
+    def spy(fun, x0, **kwargs):
+        seen.append(np.asarray(x0).dtype)
+        return original(fun, x0, **kwargs)
+
+    monkeypatch.setattr(scipy.optimize, "minimize", spy)
+    loss = harness.expr(lambda: tf.reduce_sum(tf.square(x - [1.0, 2.0])))
+    harness.minimize(ScipyOptimizerInterface(loss, method=method))
+    np.testing.assert_allclose(harness.value(x), [1.0, 2.0], atol=1e-4)
+    assert seen == [np.float64]
+
+
+def test_tnc_maxiter_becomes_maxfun_with_a_warning(harness):
+    # SciPy 1.17's TNC ignores maxiter (it ran all 100 evaluations here): TF 1's limit holds.
+    x = tf.Variable(tf.zeros(5, tf.float64), name="x")
+    options = {"maxiter": 5}
+    optimizer = ScipyOptimizerInterface(
+        harness.expr(lambda: rosenbrock_5d(x)), method="TNC", options=options
+    )
+    with pytest.warns(UserWarning, match=r"TNC has no 'maxiter'.*passed as options\['maxfun'\]"):
+        harness.minimize(optimizer)
+    assert optimizer.result.nfev <= 6
+    assert "Max. number of function evaluations reached" in optimizer.result.message
+    assert options == {"maxiter": 5}  # the caller's dict is left alone
+
+
+def test_tnc_with_maxfun_and_maxiter_keeps_maxfun(harness):
+    x = tf.Variable(tf.zeros(5, tf.float64), name="x")
+    optimizer = ScipyOptimizerInterface(
+        harness.expr(lambda: rosenbrock_5d(x)),
+        method="tnc",
+        options={"maxiter": 1000, "maxfun": 8},
+    )
+    with pytest.warns(UserWarning, match=r"options\['maxfun'\]=8 is given too and is kept"):
+        harness.minimize(optimizer)
+    assert optimizer.result.nfev <= 9
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"method": 42}, r"method: got 42 \(int\); accepted: a callable minimizer or one of"),
+        ({"method": "LBFGS"}, r"method: got 'LBFGS' \(str\); accepted: .*'L-BFGS-B'"),
+        ({"method": None}, r"method: got None \(NoneType\)"),
+        ({"options": "fast"}, r"options: got 'fast' \(str\); accepted: None or a dict"),
+        ({"options": {1: 2}}, r"options: got the key 1 \(int\)"),
+        ({"tol": "small"}, r"tol: got 'small' \(str\); accepted: None or a non-negative"),
+        ({"tol": float("nan")}, r"tol: got nan \(float\)"),
+        ({"tol": -1.0}, r"tol: got -1.0 \(float\)"),
+    ],
+)
+def test_method_options_and_tol_are_checked_when_built(harness, kwargs, message):
+    vector = tf.Variable([7.0, 7.0], name="vector")
+    with pytest.raises(ValueError, match=message):
+        ScipyOptimizerInterface(harness.expr(lambda: tf.reduce_sum(vector**2)), **kwargs)
+
+
+def test_method_names_are_case_insensitive_as_in_scipy(harness):
+    vector = tf.Variable([7.0, 7.0], name="vector")
+    optimizer = ScipyOptimizerInterface(
+        harness.expr(lambda: tf.reduce_sum(vector**2)), method="l-bfgs-b"
+    )
+    harness.minimize(optimizer)
+    np.testing.assert_allclose(harness.value(vector), [0.0, 0.0], atol=1e-5)
+
+
+def test_the_method_list_is_scipys():
+    from olexplore.opt.scipy_optimizer import SCIPY_METHODS
+
+    # scipy.optimize.show_options lists every method of minimize (public API).
+    text = scipy.optimize.show_options("minimize", disp=False)
+    for method in SCIPY_METHODS:
+        assert f"{method.lower()}\n" in text.lower()

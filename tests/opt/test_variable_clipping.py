@@ -277,6 +277,8 @@ class TestArguments:
             ((None, {}, 0.0), ValueError, "max_norm: expected a positive number, got 0.0"),
             ((None, {}, -1), ValueError, "max_norm: expected a positive number, got -1"),
             ((None, {}, "2"), TypeError, "max_norm: .* got '2' of type str"),
+            ((None, {}, float("nan")), ValueError, "max_norm: expected a positive number, got nan"),
+            ((None, {}, float("inf")), ValueError, "max_norm: expected a finite number, got inf"),
         ],
     )
     def test_invalid_arguments(self, args, error, match):
