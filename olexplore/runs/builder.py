@@ -1,16 +1,20 @@
-"""From a :class:`~olexplore.runs.config.Config` to a built problem and its train op.
+r"""From a :class:`~olexplore.runs.config.Config` to a built problem and its train op.
 
-Everything random is seeded from ``config.seed``: Python, NumPy and TensorFlow (so the problem's
-initial values and data order) before the problem is built, and the gradient noise through its
-own seed derived from ``config.seed`` (the engine draws it statelessly from that seed and the step
-number). The same Config and seed therefore reproduce the same history bit for bit on one machine.
+Everything random comes from ``config.seed`` through explicit generators, never from global
+state: the problem draws its initial values and data order from the seed it is built with (NumPy
+``Generator``\s, seeded Keras initialisers, stateless TensorFlow ops), and the gradient noise
+from its own seed derived from ``config.seed`` (the engine draws it statelessly from that seed and
+the step number). Building a run therefore leaves Python's ``random``, NumPy's global state and
+TensorFlow's global seed as they were, and the same Config and seed reproduce the same history
+bit for bit, in one process or in two.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import contextlib
+from collections.abc import Iterator
+from typing import Any, NamedTuple
 
-import keras
 import numpy as np
 
 from olexplore._tensorflow import tf
@@ -18,6 +22,7 @@ from olexplore.engine.adaptive_clipping import adaptive_clipping_fn
 from olexplore.engine.learning_rate import decay_function
 from olexplore.engine.optimize_loss import optimize_loss
 from olexplore.engine.train_op import TrainOp
+from olexplore.engine.variables import as_tf_variable
 from olexplore.problems.base import Problem, Setup
 from olexplore.problems.registry import get_problem
 from olexplore.runs.config import Config
@@ -33,11 +38,6 @@ def noise_seed(seed: int) -> int:
     True
     """
     return int(np.random.SeedSequence([int(seed), _NOISE_STREAM]).generate_state(1)[0])
-
-
-def seed_everything(seed: int) -> None:
-    """Seed Python's ``random``, NumPy and TensorFlow (``keras.utils.set_random_seed``)."""
-    keras.utils.set_random_seed(int(seed))
 
 
 def problem_of(config: Config, problem: Problem | None = None) -> Problem:
@@ -57,9 +57,14 @@ def problem_of(config: Config, problem: Problem | None = None) -> Problem:
 
 
 def build_setup(config: Config, problem: Problem | None = None) -> Setup:
-    """Seed everything from ``config.seed``, then build the problem's variables, loss and data."""
+    """The problem's variables, loss and data, built from ``config.seed`` and ``batch_size``.
+
+    No global random state is read or changed: the seed reaches the problem as an argument.
+
+    >>> build_setup(Config(problem="quadratic")).variable_names
+    ['x', 'y']
+    """
     problem = problem_of(config, problem)
-    seed_everything(config.seed)
     return problem.build(seed=config.seed, batch_size=config.batch_size)
 
 
@@ -110,3 +115,67 @@ def build_train_op(config: Config, setup: Setup, *, variable_norms: bool = False
         summaries=["gradient_norm"] if variable_norms else [],
         gradient_noise_seed=noise_seed(config.seed),
     )
+
+
+@contextlib.contextmanager
+def collecting_variables() -> Iterator[list[tf.Variable]]:
+    """Collect every ``tf.Variable`` created inside the block (Keras variables' included).
+
+    >>> with collecting_variables() as created:
+    ...     _ = tf.Variable(1.0, name="a"), tf.Variable(2.0, name="b")
+    >>> [v.name for v in created]
+    ['a:0', 'b:0']
+    """
+    created: list[tf.Variable] = []
+
+    def creator(next_creator: Any, **kwargs: Any) -> Any:
+        variable = next_creator(**kwargs)
+        created.append(variable)
+        return variable
+
+    with tf.variable_creator_scope(creator):
+        yield created
+
+
+class Snapshot(NamedTuple):
+    """The values of a run's training variables at history step ``step``."""
+
+    step: int
+    values: list[tf.Tensor]
+
+
+class TrainState:
+    """Every variable a run's training changes: snapshot (cheap, every chunk) and restore.
+
+    ``variables`` are all the variables made while the run was built (the problem's, the
+    optimizer's slots, the step counters, adaptive clipping's statistics, ...) plus those the
+    problem brought (a user's model). A snapshot is one compiled call reading them all (copy
+    on write: later updates leave it unchanged). The data iterator's position is not part of
+    it (saving a ``tf.data`` position costs several milliseconds per chunk): after a restore
+    the next steps take the next batches.
+
+    >>> w = tf.Variable(1.0)
+    >>> state = TrainState([w])
+    >>> snapshot = state.snapshot(step=0)
+    >>> _ = w.assign(5.0)
+    >>> state.restore(snapshot)
+    >>> float(w.numpy())
+    1.0
+    """
+
+    def __init__(self, variables: list[Any]) -> None:
+        unique: dict[int, tf.Variable] = {}
+        for variable in variables:
+            variable = as_tf_variable(variable)
+            unique.setdefault(id(variable), variable)
+        self.variables = list(unique.values())
+        self._read = tf.function(lambda: [v.read_value() for v in self.variables])
+
+    def snapshot(self, step: int) -> Snapshot:
+        """The current values as of history step ``step``."""
+        return Snapshot(int(step), list(self._read()) if self.variables else [])
+
+    def restore(self, snapshot: Snapshot) -> None:
+        """Put every variable back to ``snapshot``."""
+        for variable, value in zip(self.variables, snapshot.values, strict=True):
+            variable.assign(value)

@@ -8,17 +8,30 @@ assign variables of the train op, so they neither reset the run nor retrace the 
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
+import signal
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
 
+from olexplore._tensorflow import tf
+from olexplore.engine.validation import describe
 from olexplore.problems.base import Problem
-from olexplore.runs.builder import build_setup, build_train_op, problem_of
+from olexplore.runs.builder import (
+    Snapshot,
+    TrainState,
+    build_setup,
+    build_train_op,
+    collecting_variables,
+    problem_of,
+)
 from olexplore.runs.config import Config
+from olexplore.runs.fields import MAX_STEPS  # Config's bound on steps, also per run() call
 from olexplore.runs.history import History
 
 STATUSES = ("ready", "running", "paused", "finished", "stopped", "diverged", "failed")
@@ -30,6 +43,59 @@ _FIRST_CHUNK = 16
 _MAX_CHUNK = 1 << 16
 _MAX_GROWTH = 8  # a chunk at most this many times the previous one (timings are noisy)
 _EVALUATIONS_PER_RUN = 20
+
+
+class RunBusyError(RuntimeError):
+    """A second thread asked a Run to train while another thread was training it."""
+
+
+def _steps_argument(value: Any, argument: str, none: str) -> int | None:
+    if value is None:
+        return None
+    if (
+        isinstance(value, (bool, np.bool_))
+        or not isinstance(value, (int, np.integer))
+        or not 0 <= value <= MAX_STEPS
+    ):
+        raise ValueError(
+            f"{argument}: got {describe(value)}; accepted: None ({none}) or an int from 0 to "
+            f"{MAX_STEPS:_}."
+        )
+    return int(value)
+
+
+def _is_interrupt(error: BaseException) -> bool:
+    """A KeyboardInterrupt, also one that TensorFlow wrapped (raised inside a py_function)."""
+    if isinstance(error, KeyboardInterrupt):
+        return True
+    return isinstance(error, tf.errors.OpError) and "\nKeyboardInterrupt" in str(error)
+
+
+@contextlib.contextmanager
+def _deferred_interrupts() -> Iterator[Callable[[], bool]]:
+    """Hold Ctrl-C back until the block ends (main thread, default handler only).
+
+    The block is one chunk and its recording, so a Ctrl-C no longer lands between the weights'
+    update and the history's. A second Ctrl-C inside the block interrupts at once (the caller
+    then restores the chunk's snapshot). Yields a function telling whether one arrived.
+    """
+    if (
+        threading.current_thread() is not threading.main_thread()
+        or signal.getsignal(signal.SIGINT) is not signal.default_int_handler
+    ):
+        yield lambda: False
+        return
+    received: list[int] = []
+
+    def hold(signum: int, frame: Any) -> None:
+        received.append(signum)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+    signal.signal(signal.SIGINT, hold)
+    try:
+        yield lambda: bool(received)
+    finally:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 class ResetRequired(ValueError):
@@ -128,8 +194,13 @@ class Run:
             )
         self.config = config
         self.problem = problem_of(config, problem)
-        self.setup = build_setup(config, self.problem)
-        self.train_op = build_train_op(config, self.setup, variable_norms=record_variable_norms)
+        with collecting_variables() as self._created:
+            self.setup = build_setup(config, self.problem)
+            self.train_op = build_train_op(config, self.setup, variable_norms=record_variable_norms)
+        self._iterator = None if self.setup.data is None else iter(self.setup.data)
+        self._state: TrainState | None = None  # made before the first chunk
+        self._snapshot: Snapshot | None = None  # taken before every chunk
+        self._lock = threading.RLock()
         self.history = History(capacity=min(config.steps, _MAX_CHUNK))
         self.surface = self.setup.surface  # these two outlive release()
         self.variable_names = self.setup.variable_names
@@ -197,6 +268,8 @@ class Run:
         """Continue after :meth:`pause`."""
         if self.status == "paused":
             self.status = "running" if self.step else "ready"
+            if self.reason and self.reason.startswith("interrupted"):
+                self.reason = None
 
     def stop(self) -> None:
         """End the run for good; its history is kept."""
@@ -210,41 +283,87 @@ class Run:
         self.stop()
         self.setup = None
         self.train_op = None
+        self._iterator = self._state = self._snapshot = None
+        self._created = []
 
     # ----------------------------------------------------------------- stepping
     def advance(self, max_steps: int | None = None) -> int:
         """Run one chunk of at most ``max_steps`` steps; return how many steps ran.
 
         Does nothing (returns 0) when paused or done. An exception inside the chunk sets
-        ``status`` to ``"failed"`` and ``reason``/``error``, keeps the history and is not
-        raised: the steps recorded before it are returned (0 when the training call failed).
+        ``status`` to ``"failed"`` and ``reason``/``error`` and is not raised. The history
+        always matches the weights: a chunk that failed at its ``k``-th step is rolled back to
+        its start and its good steps are run again one by one and recorded, so ``reason``
+        names the step that failed (``run.step``: the history holds the steps before it) and
+        the weights are those the history ends with.
+
+        A Ctrl-C (``KeyboardInterrupt``) during a chunk is held until the chunk is recorded
+        (one raised from inside the loss: the good steps are kept as above); the run is then
+        ``"paused"`` and the ``KeyboardInterrupt`` is raised; :meth:`run` continues it.
+        Another thread calling ``advance``/``run`` while one trains gets :class:`RunBusyError`.
         """
-        if max_steps is not None and (
-            isinstance(max_steps, bool)
-            or not isinstance(max_steps, (int, np.integer))
-            or max_steps < 0
-        ):
-            raise ValueError(f"max_steps: got {max_steps!r}; accepted: None or an integer >= 0.")
-        if self.done or self.status == "paused" or max_steps == 0:
-            return 0
-        self.status = "running"
-        start = self.step
+        max_steps = _steps_argument(max_steps, "max_steps", "one chunk")
+        self._claim()
         try:
-            return self._advance(max_steps)
-        except Exception as error:  # noqa: BLE001 - the caller (a widget) must survive
-            self.status = "failed"
-            self.reason = f"failed at step {self.step}: {type(error).__name__}: {error}"
-            self.error = error
-            return self.step - start  # 0 unless the chunk ran and a later part failed
+            if self.done or self.status == "paused" or max_steps == 0:
+                return 0
+            self.status = "running"
+            start = self.step
+            try:
+                return self._advance(max_steps)
+            except BaseException as error:
+                if _is_interrupt(error):
+                    if not self.done:
+                        self.status = "paused"
+                        self.reason = f"interrupted at step {self.step}"
+                    if isinstance(error, KeyboardInterrupt):
+                        raise
+                    raise KeyboardInterrupt(str(error).split("\n", 1)[0]) from error
+                if not isinstance(error, Exception):
+                    raise
+                self.status = "failed"
+                self.reason = f"failed at step {self.step}: {type(error).__name__}: {error}"
+                self.error = error
+                return self.step - start
+        finally:
+            self._lock.release()
+
+    def _claim(self) -> None:
+        """Take the training lock (re-entrant in this thread) or refuse at once."""
+        if not self._lock.acquire(blocking=False):
+            raise RunBusyError(
+                f"run: another thread is training this Run (at step {self.step}); accepted: "
+                "one thread at a time: wait for it, or pause() it from here and retry."
+            )
+
+    def _prepare(self) -> None:
+        """Build the optimizer and trace the chunk (0 steps), then list the training state."""
+        with collecting_variables() as created:
+            self.train_op.run_steps(0, data=self._iterator, record=self.setup.record)
+        extra = self.setup.extras.get("model")
+        variables = [*self._created, *created, *self.setup.variables]
+        variables += list(getattr(extra, "variables", []) or [])
+        self._state = TrainState(variables)
+        self._created = []
+
+    def _in_step(self) -> None:
+        done_in_op = int(self.train_op.iterations.numpy())
+        if done_in_op == self.step:
+            return
+        snapshot = self._snapshot
+        if snapshot is not None and snapshot.step == self.step:  # e.g. a third Ctrl-C
+            self._state.restore(snapshot)
+            return
+        raise RuntimeError(
+            f"the train op ran {done_in_op} steps but the history holds {self.step}; "
+            "start a new Run."
+        )
 
     def _advance(self, max_steps: int | None) -> int:
         start = self.step
-        done_in_op = int(self.train_op.iterations.numpy())
-        if done_in_op != start:
-            raise RuntimeError(
-                f"the train op ran {done_in_op} steps but the history holds {start} (a chunk "
-                "was interrupted); start a new Run."
-            )
+        if self._state is None:
+            self._prepare()
+        self._in_step()
         every = self.evaluate_every
         if every and start == 0 and not len(self.history.evaluations["step"]):
             self._evaluate()
@@ -256,10 +375,44 @@ class Run:
         if count <= 0:
             self._finish()
             return 0
+        self._snapshot = snapshot = self._state.snapshot(start)
+        try:
+            with _deferred_interrupts() as interrupted:
+                ran = self._chunk(count, adapt=True)
+        except BaseException:
+            if self.step == start:  # the weights may be ahead of the history: make them agree
+                self._recover(snapshot)
+            raise
+        if interrupted():
+            raise KeyboardInterrupt(f"interrupted at step {self.step}")
+        return ran
+
+    def _recover(self, snapshot: Snapshot) -> None:
+        """Roll the chunk back to ``snapshot``, then run its good steps again one by one.
+
+        The step counter may have run one step ahead of the weights (its increment does not
+        wait for the loss), so it only bounds the replay: single steps are atomic, and the
+        first that fails is undone and ends the replay.
+        """
+        bound = int(self.train_op.iterations.numpy()) - snapshot.step
+        self._state.restore(snapshot)
+        with _deferred_interrupts():
+            for _ in range(bound):
+                before = self._state.snapshot(self.step)
+                try:
+                    self._chunk(1, adapt=False)
+                except BaseException:  # noqa: BLE001 - the first error is the one to report
+                    self._state.restore(before)
+                    return
+                if self.status != "running":  # diverged, finished, out of data
+                    return
+
+    def _chunk(self, count: int, *, adapt: bool) -> int:
+        """Run ``count`` steps in one call and record them (divergence, evaluation, end)."""
         traces = self.traces
         began = time.perf_counter()
         chunk = self.train_op.run_steps(
-            count, data=self.setup.data, stop_on_nonfinite=True, record=self.setup.record
+            count, data=self._iterator, stop_on_nonfinite=True, record=self.setup.record
         )
         elapsed = time.perf_counter() - began
         ran = len(chunk["loss"])
@@ -267,10 +420,11 @@ class Run:
         chunk["wall_time"] = (self.seconds + elapsed * fractions).astype(np.float32)
         self.history.extend(chunk)
         self.seconds += elapsed
-        if ran and self.traces == traces:  # a chunk that compiled says nothing about speed
+        if adapt and ran and self.traces == traces:  # a chunk that compiled says nothing
             self._adapt_chunk_size(elapsed / ran)
         if ran and self._check_divergence(chunk):
             return ran
+        every = self.evaluate_every
         if ran < count:
             self.status = "stopped"
             self.reason = f"the data ran out after {self.step} steps"
@@ -311,26 +465,44 @@ class Run:
 
         ``progress(run)`` is called after each chunk (it may call :meth:`pause` or
         :meth:`stop`). A paused run is resumed first. An exception in a chunk is re-raised.
+        A ``KeyboardInterrupt`` (Ctrl-C, also one raised by ``progress``) leaves the run
+        ``"paused"`` with every step done recorded, and is raised; ``run()`` again continues.
+        Another thread's ``run()`` on the same Run is refused with :class:`RunBusyError`.
+
+        >>> run = Run(Config(problem="quadratic", optimizer="SGD", steps=40))
+        >>> len(run.run(steps=10)), run.status
+        (10, 'running')
+        >>> run.run(steps="3")  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        ValueError: steps: got '3' (str); accepted: None (to config.steps) or an int from 0 to ...
         """
-        if steps is not None and (
-            isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 0
-        ):
-            raise ValueError(f"steps: got {steps!r}; accepted: None or an integer >= 0.")
-        self.resume()
-        target = None if steps is None else self.step + int(steps)
-        while not self.done and self.status != "paused":
-            if target is not None and self.step >= target:
-                break
-            self.advance(None if target is None else target - self.step)
-            if self.status == "failed":
-                raise self.error
-            if progress is not None:
-                progress(self)
+        steps = _steps_argument(steps, "steps", "to config.steps")
+        self._claim()
+        try:
+            self.resume()
+            target = None if steps is None else self.step + steps
+            while not self.done and self.status != "paused":
+                if target is not None and self.step >= target:
+                    break
+                self.advance(None if target is None else target - self.step)
+                if self.status == "failed":
+                    raise self.error
+                if progress is not None:
+                    progress(self)
+        except KeyboardInterrupt:
+            if not self.done:
+                self.status = "paused"
+                self.reason = f"interrupted at step {self.step}"
+            raise
+        finally:
+            self._lock.release()
         return self.history
 
     # ----------------------------------------------------------------- live changes
     def _note(self, field: str, old: Any, new: Any) -> None:
-        if old != new:
+        # Before the first step a change is the run's starting setting, not a live change.
+        if old != new and self.step > 0:
             self.changes.append((self.step, field, old, new))
 
     def _require_op(self) -> None:

@@ -136,7 +136,12 @@ class Sensitivity(NamedTuple):
 
 
 class SweepResult:
-    """The runs of a sweep, grouped by grid setting, with DeepOBS-style summaries."""
+    """The runs of a sweep, grouped by grid setting, with DeepOBS-style summaries.
+
+    ``interrupted`` is True when a Ctrl-C ended the sweep early: ``settings``/``configs``/
+    ``cells`` then hold the settings reached, and the last cell may have fewer runs than
+    ``seeds`` (its last run ``stopped``, with what it had trained).
+    """
 
     def __init__(
         self,
@@ -145,10 +150,13 @@ class SweepResult:
         configs: list[Config],
         seeds: list[int],
         cells: list[list[Run]],
+        *,
+        interrupted: bool = False,
     ) -> None:
         self.grid = {name: list(values) for name, values in grid.items()}
         self.settings, self.configs, self.seeds = settings, configs, seeds
         self.cells = cells  # cells[i]: the runs of configs[i], one per seed
+        self.interrupted = bool(interrupted)
         self._metrics = [[final_metrics(run) for run in cell] for cell in cells]
 
     @property
@@ -277,7 +285,8 @@ class SweepResult:
         return result
 
     def __repr__(self) -> str:
-        return f"SweepResult({len(self.configs)} settings x {len(self.seeds)} seeds)"
+        tail = ", interrupted" if self.interrupted else ""
+        return f"SweepResult({len(self.configs)} settings x {len(self.seeds)} seeds{tail})"
 
 
 def sweep(
@@ -297,7 +306,9 @@ def sweep(
     ``base.seed + 1``, ...) or a list. ``problem`` and ``run_options`` (``evaluate_every``,
     ``record_variable_norms``, ...) go to every :class:`Run`. A run that fails is kept with
     status ``"failed"``; the sweep raises only when every run failed. All configs are validated
-    before the first run.
+    before the first run. A Ctrl-C (``KeyboardInterrupt``, also from ``progress``) stops the
+    run in progress, keeps it (``"stopped"``, with every step it trained) and returns the
+    partial result with ``interrupted`` True.
 
     >>> result = sweep(Config(problem="quadratic", optimizer="SGD", steps=30),
     ...                {"learning_rate": [0.1, 1.0]}, seeds=1, progress=False)
@@ -331,20 +342,44 @@ def sweep(
     if progress is True:
         report = _TextBar(total, stream or sys.stderr)
     cells: list[list[Run]] = []
-    errors = []
-    for config in configs:
-        cell = []
-        for seed in seed_list:
-            run = Run(config.replace(seed=seed), problem, **run_options)
-            try:
-                run.run()
-            except Exception as error:  # noqa: BLE001 - kept as a failed run
-                errors.append(error)
+    errors: list[Exception] = []
+    interrupted = False
+    try:
+        for config in configs:
+            cell: list[Run] = []
+            cells.append(cell)
+            for seed in seed_list:
+                run = Run(config.replace(seed=seed), problem, **run_options)
+                cell.append(run)
+                _run_one(run, errors)
+                if report is not None:
+                    report(len(cells[:-1]) * len(seed_list) + len(cell), total, run)
+    except KeyboardInterrupt:  # keep what ran: the runs so far, the one in progress stopped
+        interrupted = True
+        for run in (run for cell in cells for run in cell):
             run.release()
-            cell.append(run)
-            if report is not None:
-                report(len(cells) * len(seed_list) + len(cell), total, run)
-        cells.append(cell)
-    if len(errors) == total:
+        if progress is True:
+            (stream or sys.stderr).write("\nsweep interrupted\n")
+    while cells and not cells[-1]:
+        cells.pop()
+    if not interrupted and len(errors) == total:
         raise errors[0]
-    return SweepResult(grid, settings, configs, seed_list, cells)
+    count = len(cells)
+    return SweepResult(
+        grid, settings[:count], configs[:count], seed_list, cells, interrupted=interrupted
+    )
+
+
+def _run_one(run: Run, errors: list[Exception]) -> None:
+    """Train ``run`` to its end; a failure is kept (in ``errors`` too), a Ctrl-C stops it."""
+    try:
+        run.run()
+    except KeyboardInterrupt:
+        step = run.step
+        run.stop()
+        run.reason = f"interrupted at step {step} (Ctrl-C in the sweep)"
+        raise
+    except Exception as error:  # noqa: BLE001 - kept as a failed run
+        errors.append(error)
+    finally:
+        run.release()

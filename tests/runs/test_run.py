@@ -4,10 +4,31 @@ import math
 
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from olexplore.runs import Clipping, Config, Decay, ResetRequired, Run, build_train_op
 from olexplore.runs.builder import build_setup, noise_seed
 from olexplore.runs.run import reset_fields
+from tests.runs.conftest import Blobs
+
+
+class StatelessBlobs(Blobs):
+    """The conftest's Blobs with its initial kernel drawn from the build's seed, statelessly.
+
+    The conftest's version draws it from TensorFlow's global seed, which runs no longer set
+    (building a run leaves the user's global random state alone).
+    """
+
+    def build(self, seed=0, batch_size=64):
+        setup = super().build(seed=seed, batch_size=batch_size)
+        setup.variables[0].assign(tf.random.stateless_normal([2, 1], seed=[seed, 0]))
+        return setup
+
+
+@pytest.fixture
+def blobs():
+    return StatelessBlobs
+
 
 QUADRATIC = Config(problem="quadratic", optimizer="SGD", learning_rate=0.1, steps=100)
 
@@ -231,7 +252,7 @@ def test_live_setters_validate_and_name_the_argument():
     with pytest.raises(ValueError, match="clip_norm: got 1.0, but this run's clipping kind"):
         run.set_clip_norm(1.0)
     clipped = Run(QUADRATIC.replace(clipping=Clipping("global_norm")))
-    with pytest.raises(ValueError, match="clipping.norm: got 0 .int.; accepted: a positive"):
+    with pytest.raises(ValueError, match="clipping.norm: got 0 .int.; accepted: a number > 0"):
         clipped.set_clip_norm(0)
     assert run.config == QUADRATIC and run.changes == []
 
@@ -366,10 +387,24 @@ def test_argument_errors():
     with pytest.raises(ValueError, match="config: got {} .dict.; accepted: a Config"):
         Run({})
     run = Run(QUADRATIC)
-    with pytest.raises(ValueError, match="max_steps: got -1; accepted: None or an integer >= 0"):
+    with pytest.raises(
+        ValueError,
+        match=r"max_steps: got -1 \(int\); accepted: None \(one chunk\) or an int from 0 to "
+        r"10_000_000\.",
+    ):
         run.advance(-1)
-    with pytest.raises(ValueError, match="steps: got 1.5; accepted: None or an integer >= 0"):
-        run.run(steps=1.5)
+    steps_message = r"accepted: None \(to config.steps\) or an int from 0 to 10_000_000\."
+    for bad, shown in [
+        (1.5, r"1.5 \(float\)"),
+        (-1, r"-1 \(int\)"),
+        ("3", r"'3' \(str\)"),
+        (True, r"True \(bool\)"),
+        (10**12, r"1000000000000 \(int\)"),
+        (10_000_001, r"10000001 \(int\)"),
+    ]:
+        with pytest.raises(ValueError, match=rf"steps: got {shown}; {steps_message}"):
+            run.run(steps=bad)
+    assert run.step == 0 and run.status == "ready"  # a refused call changes nothing
     with pytest.raises(ValueError, match="new_config: got 'x' .str.; accepted: a Config"):
         run.apply_live_changes("x")
     assert math.isnan(Run(QUADRATIC).history.last("loss"))
