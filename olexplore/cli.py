@@ -175,8 +175,20 @@ def _write_run(record: RunRecord, out: Path) -> list[Path]:
     paths = [to_csv([record], out / "history.csv"), out / "run.json"]
     paths[1].write_text(record.to_json(), encoding="utf-8")
     if len(record.history):
-        paths.append(save_figure(run_figure(record), out / "figure.png"))
+        paths += _figure(lambda: run_figure(record), out / "figure.png")
     return paths
+
+
+def _figure(draw: Any, path: Path) -> list[Path]:
+    """``[path]`` of the saved figure, or ``[]`` with one warning line when it cannot be drawn
+    (the data files are written already and stay)."""
+    try:
+        return [save_figure(draw(), path)]
+    except OSError:
+        raise
+    except Exception as error:  # noqa: BLE001 - e.g. mathtext in a label; the data is kept
+        print(f"olexplore: warning: {path.name} not drawn: {error_text(error)}", file=sys.stderr)
+        return []
 
 
 def _run_summary(run: Run) -> str:
@@ -340,7 +352,7 @@ def command_compare(args: argparse.Namespace) -> int:
 def _write_comparison(records: list[RunRecord], grid: dict[str, list[Any]], out: Path) -> list:
     written = [to_csv(records, out / "runs.csv"), to_json(records, out / "runs.json")]
     if records:
-        written.append(save_figure(comparison_figure(records, grid), out / "comparison.png"))
+        written += _figure(lambda: comparison_figure(records, grid), out / "comparison.png")
     return written
 
 

@@ -583,3 +583,35 @@ def test_a_flag_value_nested_too_deeply_is_one_line_naming_the_flag(capsys):
     line = one_error_line(capsys)
     assert line.startswith("olexplore: error: argument --decay-param: "), line
     assert "5000 deep" in line or "nested" in line
+
+
+def test_a_figure_that_cannot_be_drawn_keeps_the_data_files(tmp_path, monkeypatch, capsys):
+    def broken(record):
+        raise ValueError("Expected \\frac{num}{den}")
+
+    monkeypatch.setattr(cli, "run_figure", broken)
+    argv = ["run", "--problem", "quadratic", "--steps", "3", "--no-progress", "--out"]
+    assert cli.main([*argv, str(tmp_path)]) == 0
+    captured = capsys.readouterr()
+    assert captured.err.splitlines() == [
+        "olexplore: warning: figure.png not drawn: ValueError: Expected \\frac{num}{den}"
+    ]
+    assert f"wrote {tmp_path / 'history.csv'}, {tmp_path / 'run.json'}\n" in captured.out
+    assert len(read_csv(tmp_path / "history.csv")) == 3
+
+
+def test_figure_titles_are_not_mathtext(tmp_path):
+    from matplotlib.text import Text
+
+    record = load_json(_one_run_json(tmp_path))[0]
+    record.label = "cost $\\frac{$ and $5$"
+    title = f"quadratic: {record.label} (finished)"
+    figure = cli.run_figure(record)
+    (text,) = figure.findobj(lambda a: isinstance(a, Text) and a.get_text() == title)
+    assert text.get_parse_math() is False  # a "$" in user text is a dollar sign
+
+
+def _one_run_json(tmp_path):
+    argv = ["run", "--problem", "quadratic", "--steps", "3", "--no-progress", "--out"]
+    assert cli.main([*argv, str(tmp_path / "one")]) == 0
+    return tmp_path / "one" / "run.json"
