@@ -134,7 +134,7 @@ def plot_runs(
         ax.grid(True, alpha=0.3)
     axes[-1].set_xlabel("step")
     axes[0].legend(fontsize="small")
-    return axes[0].figure
+    return _top_figure(axes[0])
 
 
 def _names(metrics: Any, argument: str) -> list[str]:
@@ -250,7 +250,7 @@ def plot_seeds(
     _scales(ax, log_x, _log_y(log_y, metric, means, [metric]))
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize="small")
-    return ax.figure
+    return _top_figure(ax)
 
 
 # --------------------------------------------------------------------- 2-D and sensitivity
@@ -300,7 +300,7 @@ def plot_trajectories(
     ax.set(xlim=surface.x_range, ylim=surface.y_range, xlabel="x", ylabel="y")
     if ax.get_legend_handles_labels()[0]:
         ax.legend(fontsize="small")
-    return ax.figure
+    return _top_figure(ax)
 
 
 def plot_sensitivity(
@@ -328,8 +328,8 @@ def plot_sensitivity(
         try:
             x, mean, spread = (np.asarray(a, dtype=np.float64).ravel() for a in arrays)
         except (TypeError, ValueError):
-            x = mean = spread = None
-        if x is None or not x.size == mean.size == spread.size:
+            x, mean, spread = np.empty(0), np.empty(1), np.empty(2)  # refused below
+        if not x.size == mean.size == spread.size:
             raise ValueError(
                 f"points[{group!r}]: got {describe(arrays)}; accepted: (x, mean, spread), three "
                 "arrays of one length."
@@ -360,7 +360,7 @@ def plot_sensitivity(
     ax.set(xlabel=xlabel, ylabel=ylabel)
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize="small", title="× diverged" if diverged else None)
-    return ax.figure
+    return _top_figure(ax)
 
 
 def save_figure(figure: Figure, path: str | os.PathLike) -> Path:
@@ -376,3 +376,10 @@ def save_figure(figure: Figure, path: str | os.PathLike) -> Path:
     metadata = {"Date": None} if kind == "svg" else {}  # reproducible SVG files
     figure.savefig(path, format=kind, dpi=150, metadata=metadata)
     return path
+
+
+def _top_figure(ax: Axes) -> Figure:
+    """The Figure that holds ``ax`` (through any subfigures)."""
+    figure = ax.get_figure(root=True)
+    assert isinstance(figure, Figure)
+    return figure
