@@ -57,19 +57,36 @@ def _format(value: Any) -> str:
     return str(value)
 
 
+#: Most runs one sweep makes (settings x seeds): beyond it a typo, not a plan.
+MAX_RUNS = 10_000
+
+
 def _seed_list(base: Config, seeds: Sequence[int] | int) -> list[int]:
-    if isinstance(seeds, int) and not isinstance(seeds, bool):
-        if seeds < 1:
-            raise ValueError(f"seeds: got {seeds!r}; accepted: a count >= 1 or a list of seeds.")
-        return [base.seed + i for i in range(seeds)]
-    try:
+    accepted = f"accepted: a count from 1 to {MAX_RUNS} or a list of integer seeds"
+    if isinstance(seeds, (int, np.integer)) and not isinstance(seeds, (bool, np.bool_)):
+        if not 1 <= seeds <= MAX_RUNS:
+            raise ValueError(f"seeds: got {seeds!r}; {accepted}.")
+        chosen = [base.seed + i for i in range(int(seeds))]
+    elif isinstance(seeds, (str, bytes)) or not isinstance(seeds, Sequence):
+        raise ValueError(f"seeds: got {seeds!r}; {accepted}.")
+    else:
+        if not seeds:
+            raise ValueError("seeds: got an empty list; accepted: at least one seed.")
+        if len(seeds) > MAX_RUNS:
+            raise ValueError(f"seeds: got a list of {len(seeds)}; {accepted}.")
+        bad = [
+            s
+            for s in seeds
+            if isinstance(s, (bool, np.bool_)) or not isinstance(s, (int, np.integer))
+        ]
+        if bad:
+            raise ValueError(f"seeds: got {bad[0]!r} in the list; {accepted}.")
         chosen = [int(s) for s in seeds]
-    except (TypeError, ValueError):
-        raise ValueError(
-            f"seeds: got {seeds!r}; accepted: a count >= 1 or a list of integer seeds."
-        ) from None
-    if not chosen:
-        raise ValueError("seeds: got an empty list; accepted: at least one seed.")
+    for seed in chosen:  # Config's bounds, named as this argument
+        try:
+            base.replace(seed=seed)
+        except ValueError as error:
+            raise ValueError(f"seeds: {error}") from None
     return chosen
 
 
@@ -330,6 +347,12 @@ def sweep(
         if isinstance(values, (str, bytes)) or not isinstance(values, Sequence) or not values:
             raise ValueError(f"grid[{name!r}]: got {values!r}; accepted: a non-empty list.")
     seed_list = _seed_list(base, seeds)
+    total = math.prod(len(values) for values in grid.values()) * len(seed_list)
+    if total > MAX_RUNS:
+        raise ValueError(
+            f"grid, seeds: got {total:,} runs ({' x '.join(str(len(v)) for v in grid.values())} "
+            f"settings x {len(seed_list)} seeds); accepted: at most {MAX_RUNS:,} runs per sweep."
+        )
     settings = [dict(zip(grid, combo, strict=True)) for combo in itertools.product(*grid.values())]
     configs = []
     for setting in settings:
@@ -337,7 +360,6 @@ def sweep(
         for name, value in setting.items():
             config = with_field(config, name, value)
         configs.append(config)
-    total = len(configs) * len(seed_list)
     report: Progress | None = progress if callable(progress) else None
     if progress is True:
         report = _TextBar(total, stream or sys.stderr)

@@ -3,6 +3,7 @@
 import io
 
 import numpy as np
+import pytest
 import tensorflow as tf
 
 from olexplore.problems import CustomProblem
@@ -87,3 +88,24 @@ def test_ctrl_c_while_a_run_is_built_keeps_the_runs_before_it(monkeypatch):
     result = sweep(BASE, {"learning_rate": [0.01, 0.1]}, seeds=2, progress=False)
     assert result.interrupted and [len(cell) for cell in result.cells] == [2]
     assert len(result.configs) == 1 and all(run.status == "finished" for run in result.runs)
+
+
+@pytest.mark.parametrize(
+    ("grid", "seeds", "message"),
+    [
+        ({"learning_rate": [0.1]}, 10**9, r"seeds: got 1000000000; accepted: a count from 1 to "),
+        ({"learning_rate": [0.1]}, [0, 1.5], r"seeds: got 1.5 in the list; accepted: a count"),
+        ({"learning_rate": [0.1]}, [True], r"seeds: got True in the list"),
+        ({"learning_rate": [0.1]}, "12", r"seeds: got '12'; accepted: a count"),
+        ({"learning_rate": [0.1]}, [2**40], r"seeds: seed: got 1099511627776"),
+        (
+            {"learning_rate": [0.1] * 200, "noise_scale": [0.0] * 100},
+            1,
+            r"grid, seeds: got 20,000 runs \(200 x 100 settings x 1 seeds\); accepted: at most "
+            r"10,000 runs per sweep\.",
+        ),
+    ],
+)
+def test_sweep_sizes_and_seeds_are_bounded_and_named(grid, seeds, message):
+    with pytest.raises(ValueError, match=message):
+        sweep(BASE, grid, seeds=seeds, progress=False)
