@@ -236,7 +236,7 @@ def to_tensorboard(records: Any, logdir: PathLike) -> list[Path]:
         try:
             _write_scalars_function()(writer, tags, steps, values)
             with writer.as_default():
-                tf.summary.text("config", record.config.to_json(), step=0)
+                tf.summary.text("config", _markdown_code(record.config.to_json()), step=0)
                 hparams = {
                     key: value if isinstance(value, (bool, int, float, str)) else _cell(value)
                     for key, value in flat_config(record.config).items()
@@ -247,6 +247,18 @@ def to_tensorboard(records: Any, logdir: PathLike) -> list[Path]:
             writer.close()
         directories.append(directory)
     return directories
+
+
+def _markdown_code(text: str) -> str:
+    r"""``text`` as an indented Markdown code block: TensorBoard shows it verbatim, so no user
+    text in it becomes markup or HTML; still valid JSON when ``text`` is JSON.
+
+    >>> print(_markdown_code('{\n  "problem": "<b>x</b>"\n}'))
+        {
+          "problem": "<b>x</b>"
+        }
+    """
+    return "\n".join("    " + line for line in text.splitlines())
 
 
 def _slug(label: str) -> str:

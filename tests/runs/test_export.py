@@ -168,6 +168,7 @@ def test_tensorboard_events_read_back(records, tmp_path):
         (text,) = accumulator.Tensors("config")
         written = tf.make_ndarray(text.tensor_proto).item().decode()
         assert Config.from_json(written) == record.config
+        assert all(line.startswith("    ") for line in written.splitlines())  # a code block
         assert "_hparams_/session_start_info" in tags
 
 
