@@ -50,7 +50,9 @@ __all__ = [
 ]
 
 #: Okabe & Ito (2008), ordered for contrast on white; yellow last.
-OKABE_ITO = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000", "#F0E442")
+#: Okabe and Ito's colour-blind-safe palette without its yellow (#F0E442), which all but
+#: vanishes on a white background.
+OKABE_ITO = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000")
 #: Line styles cycled over runs ("--" is reserved for the clipped global norm).
 RUN_LINESTYLES = ("-", "-.", ":")
 #: Metrics drawn on a log y axis by default (when all their values are positive).
@@ -58,14 +60,15 @@ LOG_Y_METRICS = ("loss", "val_loss", "global_norm")
 
 
 def run_style(index: int) -> dict[str, Any]:
-    """Colour and line style of the ``index``-th run (unique for 24 runs).
+    """Colour and line style of the ``index``-th run: the first seven solid, each in its own
+    colour, then the colours again dash-dotted and dotted (unique for 21 runs).
 
-    >>> run_style(0), run_style(8)
-    ({'color': '#0072B2', 'linestyle': '-'}, {'color': '#0072B2', 'linestyle': ':'})
+    >>> run_style(0), run_style(7)
+    ({'color': '#0072B2', 'linestyle': '-'}, {'color': '#0072B2', 'linestyle': '-.'})
     """
     return {
         "color": OKABE_ITO[index % len(OKABE_ITO)],
-        "linestyle": RUN_LINESTYLES[index % len(RUN_LINESTYLES)],
+        "linestyle": RUN_LINESTYLES[(index // len(OKABE_ITO)) % len(RUN_LINESTYLES)],
     }
 
 

@@ -113,7 +113,7 @@ def test_plot_runs_draws_each_history(records):
     clipped = line(norm_ax, "1:clipped_global_norm")
     np.testing.assert_array_equal(clipped.get_ydata(), records[1].history["clipped_global_norm"])
     assert (
-        clipped.get_linestyle() == "--" and line(norm_ax, "1:global_norm").get_linestyle() == "-."
+        clipped.get_linestyle() == "--" and line(norm_ax, "1:global_norm").get_linestyle() == "-"
     )
     # log y where a loss or a norm is shown, linear for the learning rate
     assert [ax.get_yscale() for ax in figure.axes] == ["log", "linear", "log"]
