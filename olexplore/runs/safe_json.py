@@ -47,8 +47,7 @@ def nesting_depth(text: str) -> int:
     >>> nesting_depth('[[1, "[[["], {"a": [2]}]')
     3
     """
-    depth = _bracket_depth(text)
-    return depth if depth <= MAX_DEPTH else _depth(text)
+    return _depth(text)
 
 
 def _bracket_depth(text: str) -> int:
