@@ -77,12 +77,20 @@ class Problem(abc.ABC):
     title: ClassVar[str]
     description: ClassVar[str]
     kind: ClassVar[str]  # "surface", "toy", "real" or "custom"
-    #: Settings that show the problem well, used by presets and as CLI defaults.
+    #: Settings that show the problem well, used by presets and as CLI defaults. Keys are
+    #: Config field names, dotted for nested ones (``"clipping.norm"``); a suggested clip
+    #: norm comes with ``"clipping.kind": "global_norm"``.
     suggested: ClassVar[dict[str, Any]] = {}
 
     @abc.abstractmethod
     def build(self, seed: int = 0, batch_size: int = 64) -> Setup:
-        """Create fresh variables (initialised from ``seed``), the loss and the data."""
+        """Create fresh variables (initialised from ``seed``), the loss and the data.
+
+        Everything random is drawn from ``seed`` through explicit generators (a NumPy
+        ``Generator``, seeded Keras initialisers, stateless TensorFlow ops), never from or
+        into global state (``random``, ``np.random``, TensorFlow's global seed): runs
+        reproduce bit for bit and leave the user's generators alone.
+        """
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name!r}>"
