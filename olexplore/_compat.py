@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, cast
 
 from olexplore._tensorflow import tf
 
@@ -57,7 +57,7 @@ def distributed_container(variable: tf.Variable) -> tf.Variable:
     """
     from tensorflow.python.distribute.distribute_utils import value_container  # noqa: PLC0415
 
-    return value_container(variable)
+    return cast("tf.Variable", value_container(variable))
 
 
 @contextlib.contextmanager

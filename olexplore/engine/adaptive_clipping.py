@@ -87,8 +87,9 @@ class AdaptiveClipping:
         if self.mean is None:
             with tf.init_scope():
                 scope = self.name or "AdaptiveMaxNorm"
-                self.mean = tf.Variable(0.0, trainable=False, name=f"{scope}/mean")
-                self.sq_mean = tf.Variable(0.0, trainable=False, name=f"{scope}/sq_mean")
+                zero = tf.constant(0.0)
+                self.mean = tf.Variable(zero, trainable=False, name=f"{scope}/mean")
+                self.sq_mean = tf.Variable(zero, trainable=False, name=f"{scope}/sq_mean")
 
     def as_transform(self) -> GradientTransform:
         """This clipping as a :class:`~olexplore.engine.transforms.GradientTransform`."""

@@ -18,6 +18,7 @@ from olexplore._compat import keras_given_learning_rate, v1_learning_rate
 from olexplore._tensorflow import tf
 from olexplore.engine.optimizers import V1Optimizer, is_keras_optimizer
 from olexplore.engine.validation import check_learning_rate, describe
+from olexplore.engine.variables import setting_variable
 
 #: The nine ``tf.compat.v1.train`` decay functions, by name.
 DECAY_FUNCTIONS: dict[str, Callable[..., Any]] = {
@@ -112,11 +113,7 @@ class LearningRate:
         if isinstance(learning_rate, tf.Variable):
             self.base = learning_rate
         elif learning_rate is not None:
-            self.base = tf.Variable(
-                tf.cast(learning_rate, tf.float32),
-                trainable=False,
-                name=f"{scope}/learning_rate",
-            )
+            self.base = setting_variable(learning_rate, f"{scope}/learning_rate")
         if self.base is not None:
             self.applied = self.base
             if self.decay_fn is not None:
@@ -143,7 +140,13 @@ class LearningRate:
         if self._optimizer_owns_rate():
             rate = optimizer_learning_rate(self.optimizer)
             return tf.constant(np.nan, tf.float32) if rate is None else rate
-        return self.applied.read_value()
+        return self._variable(self.applied).read_value()
+
+    @staticmethod
+    def _variable(variable: tf.Variable | None) -> tf.Variable:
+        if variable is None:  # the optimizer owns the rate: callers checked that first
+            raise RuntimeError("LearningRate: this train op holds no learning-rate variable")
+        return variable
 
     def _optimizer_owns_rate(self) -> bool:
         if self.applied is None:
@@ -182,4 +185,4 @@ class LearningRate:
                 f"{describe(optimizer)} was given as an instance with a fixed learning rate; "
                 "pass a name, a class or a factory function to optimize_loss instead."
             )
-        self.base.assign(checked)
+        self._variable(self.base).assign(checked)

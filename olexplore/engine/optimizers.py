@@ -16,15 +16,15 @@ import keras
 from olexplore._tensorflow import tf
 from olexplore.engine.validation import describe
 
-V1Optimizer = tf.compat.v1.train.Optimizer
+V1Optimizer: type = tf.compat.v1.train.Optimizer
 
 
-def _momentum(learning_rate: Any) -> V1Optimizer:
+def _momentum(learning_rate: Any) -> Any:
     return tf.compat.v1.train.MomentumOptimizer(learning_rate, momentum=0.9)
 
 
 #: TF 1's table: name -> factory taking ``learning_rate``.
-OPTIMIZER_CLS_NAMES: dict[str, Callable[..., V1Optimizer]] = {
+OPTIMIZER_CLS_NAMES: dict[str, Callable[..., Any]] = {
     "Adagrad": tf.compat.v1.train.AdagradOptimizer,
     "Adam": tf.compat.v1.train.AdamOptimizer,
     "Ftrl": tf.compat.v1.train.FtrlOptimizer,

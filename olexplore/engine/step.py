@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import inspect
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from olexplore._tensorflow import tf
@@ -43,6 +43,7 @@ from olexplore.engine.validation import (
 from olexplore.engine.variables import (
     check_variable_list,
     resolve_variable_mapping,
+    setting_variable,
     touched_trainable_variables,
     variable_name,
 )
@@ -60,9 +61,10 @@ def _takes_no_required_arguments(function: Callable) -> bool:
     )
 
 
-def _owned_global_step(global_step: Any, increment: bool) -> tf.Variable:
+def _owned_global_step(global_step: Any, increment: bool) -> Any:
+    """The step counter: a new int64 variable, or the given one (a Tensor when not incremented)."""
     if global_step is None:
-        return tf.Variable(0, dtype=tf.int64, trainable=False, name="global_step")
+        return setting_variable(0, "global_step", tf.int64)
     kind = tf.Variable if increment else (tf.Variable, tf.Tensor)
     if (
         not isinstance(global_step, kind)
@@ -119,9 +121,7 @@ class StepBuilder:
         self.gradient_multipliers = gradient_multipliers
 
         self.global_step = _owned_global_step(global_step, self.increment_global_step)
-        self.iterations = tf.Variable(
-            0, dtype=tf.int64, trainable=False, name=f"{self.scope}/iterations"
-        )
+        self.iterations = setting_variable(0, f"{self.scope}/iterations", tf.int64)
         self.learning_rate = LearningRate(
             learning_rate, learning_rate_decay_fn, self.global_step, self.scope
         )
@@ -137,18 +137,14 @@ class StepBuilder:
         self.noise_scale = None
         self.noise = None
         if gradient_noise_scale is not None:
-            self.noise_scale = tf.Variable(
-                tf.cast(gradient_noise_scale, tf.float32),
-                trainable=False,
-                name=f"{self.scope}/gradient_noise_scale",
+            self.noise_scale = setting_variable(
+                gradient_noise_scale, f"{self.scope}/gradient_noise_scale"
             )
             self.noise = add_noise(self.noise_scale, gradient_noise_seed, self.iterations)
 
         self.clip_norm = None
         if isinstance(clip_gradients, float):
-            self.clip_norm = tf.Variable(
-                clip_gradients, dtype=tf.float32, trainable=False, name=f"{self.scope}/clip_norm"
-            )
+            self.clip_norm = setting_variable(clip_gradients, f"{self.scope}/clip_norm")
         self.clip = clip_transform(clip_gradients, self.clip_norm)
         if self.clip is not None:
             self.clip.init(())  # adaptive clipping creates its statistics now, in this scope
@@ -170,6 +166,11 @@ class StepBuilder:
     def _check_update_ops(update_ops: Any) -> list[Callable[[], Any]]:
         if update_ops is None:
             return []
+        if isinstance(update_ops, str) or not isinstance(update_ops, Iterable):
+            raise ValueError(
+                f"update_ops: got {describe(update_ops)}; accepted in TF 2 mode: None or a list "
+                "of callables taking no arguments, run at every step before the update."
+            )
         update_ops = list(update_ops)
         for op in update_ops:
             if not callable(op):
@@ -271,7 +272,7 @@ class StepBuilder:
                 f"loss: the callable {describe(self.loss)} returned a {loss.dtype.name} tensor "
                 f"of shape {loss.shape}; accepted: a float scalar, e.g. tf.reduce_mean(...)."
             )
-        return loss, tape.gradient(loss, self.variables)
+        return loss, tape.gradient(loss, self._built_variables())
 
     def _apply(self, pairs: GradsAndVars) -> None:
         if is_keras_optimizer(self.optimizer):

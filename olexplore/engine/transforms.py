@@ -100,7 +100,7 @@ def add_noise(
             def add(dense: tf.Tensor = dense, index: int = index) -> tf.Tensor:
                 shape = tf.shape(dense)
                 if seed is not None and counter is not None:
-                    draw_seed = tf.random.experimental.stateless_fold_in(
+                    draw_seed: Any = tf.random.fold_in(
                         tf.stack([tf.constant(seed, tf.int64), tf.cast(counter, tf.int64)]), index
                     )
                     noise = tf.random.stateless_truncated_normal(

@@ -61,6 +61,16 @@ def check_variable_list(variables: Any, argument: str = "variables") -> list[tf.
     return checked
 
 
+def setting_variable(value: Any, name: str, dtype: tf.DType = tf.float32) -> tf.Variable:
+    """A non-trainable variable holding a setting (cast to ``dtype``) that changes without retrace.
+
+    >>> rate = setting_variable(0.5, "OptimizeLoss/learning_rate")
+    >>> rate.name, rate.trainable, float(rate.numpy())
+    ('OptimizeLoss/learning_rate:0', False, 0.5)
+    """
+    return tf.Variable(tf.cast(value, dtype), trainable=False, name=name)
+
+
 def variable_name(variable: Any) -> str:
     """Name of a variable without the ``:0`` output suffix.
 

@@ -9,7 +9,8 @@ behind a Keras variable. This module bridges both.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterable
+import numbers
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from olexplore._compat import (
@@ -22,9 +23,19 @@ from olexplore._compat import (
     v1_learning_rate,
 )
 from olexplore._tensorflow import tf
+from olexplore.engine.optimizers import is_keras_optimizer
+from olexplore.engine.transforms import GradsAndVars
 from olexplore.engine.variables import as_tf_variable
 
-GradsAndVars = list[tuple[Any, Any]]
+__all__ = [
+    "GradsAndVars",
+    "WrappingOptimizer",
+    "check_number",
+    "group",
+    "in_graph_mode",
+    "is_keras_optimizer",
+    "runs_after",
+]
 
 
 def in_graph_mode() -> bool:
@@ -39,17 +50,26 @@ def in_graph_mode() -> bool:
     return not tf.compat.v1.executing_eagerly_outside_functions()
 
 
-def is_keras_optimizer(opt: Any) -> bool:
-    """Whether ``opt`` is a Keras 3 optimizer (rather than a ``tf.compat.v1.train`` one).
+def check_number(value: Any, argument: str, wanted: str, valid: Callable[[float], bool]) -> None:
+    """A constructor argument that is a real number passing ``valid``, or a scalar tensor.
 
-    >>> is_keras_optimizer(tf.keras.optimizers.SGD(0.1))
-    True
-    >>> is_keras_optimizer(tf.compat.v1.train.GradientDescentOptimizer(0.1))
-    False
+    Anything else is a ``TypeError``, a number failing ``valid`` a ``ValueError``; both name
+    ``argument`` and say what is ``wanted``.
+
+    >>> check_number(0.5, "average_decay", "a number in [0, 1]", lambda x: 0 <= x <= 1)
+    >>> check_number(2.0, "average_decay", "a number in [0, 1]", lambda x: 0 <= x <= 1)
+    Traceback (most recent call last):
+    ValueError: average_decay: expected a number in [0, 1], got 2.0
     """
-    if isinstance(opt, tf.compat.v1.train.Optimizer):
-        return False
-    return isinstance(opt, tf.keras.optimizers.Optimizer)
+    if isinstance(value, (tf.Tensor, tf.Variable)):
+        return
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(
+            f"{argument}: expected {wanted} or a scalar tensor, got {value!r} of type "
+            f"{type(value).__name__}"
+        )
+    if not valid(float(value)):
+        raise ValueError(f"{argument}: expected {wanted}, got {value!r}")
 
 
 def unwrap_keras_variable(variable: Any) -> Any:
@@ -136,7 +156,7 @@ class WrappingOptimizer(tf.compat.v1.train.Optimizer):
         with tf.GradientTape() as tape:
             if var_list is not None:
                 tape.watch([as_tf_variable(v) for v in var_list])
-            value = loss()
+            value: Any = loss()
         if var_list is None:
             var_list = [v for v in tape.watched_variables() if v.trainable]
         grads = tape.gradient(
@@ -158,8 +178,9 @@ class WrappingOptimizer(tf.compat.v1.train.Optimizer):
 
     def variables(self) -> list[Any]:
         """The variables of ``opt`` (slots, accumulators, step counters)."""
-        inner = self._opt.variables
-        return list(inner() if callable(inner) else inner)
+        inner: Any = self._opt.variables  # a method of v1 optimizers, a list in Keras 3
+        values: Any = inner() if callable(inner) else inner
+        return list(values)
 
     @property
     def _learning_rate(self) -> Any:

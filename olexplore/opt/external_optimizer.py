@@ -65,7 +65,10 @@ class VariablePacking:
                     "packing into one vector needs fully defined shapes"
                 )
         self.variables = list(variables)
-        self.shapes = [tuple(v.shape.as_list()) for v in self.variables]
+        # Fully defined (checked above), so no dimension is None.
+        self.shapes = [
+            tuple(int(d) for d in v.shape.as_list() if d is not None) for v in self.variables
+        ]
         self.sizes = [int(np.prod(shape, dtype=np.int64)) for shape in self.shapes]
         ends = np.cumsum(self.sizes).tolist()
         self.slices = [slice(end - size, end) for end, size in zip(ends, self.sizes, strict=True)]
@@ -186,7 +189,7 @@ class ExternalOptimizerInterface:
             )
         if self._graph_mode and loss.shape.rank not in (None, 0):
             raise ValueError(f"loss: expected a scalar tensor, got shape {loss.shape}")
-        self._loss = loss
+        self._loss: Any = loss
         self._constraints = {
             "equality": self._check_constraints(equalities, "equalities"),
             "inequality": self._check_constraints(inequalities, "inequalities"),
@@ -210,7 +213,7 @@ class ExternalOptimizerInterface:
                 self._candidate = tf.compat.v1.placeholder(packing.dtype, [packing.size])
                 self._load_candidate = tf.group(*packing.assign(self._candidate))
                 self._packed_var = packing.pack(packing.variables)
-                self._packed_loss_grad = self._graph_gradient(loss)
+                self._packed_loss_grad = self._graph_gradient(self._loss)
                 self._packed_constraint_grads = {
                     kind: [self._graph_gradient(c) for c in constraints]
                     for kind, constraints in self._constraints.items()
@@ -343,6 +346,18 @@ class ExternalOptimizerInterface:
             ``None`` in graph mode (as TF 1); in TF 2 mode, the final packed vector
             (``ScipyOptimizerInterface``: the SciPy result).
         """
+        for name, callback in (("step_callback", step_callback), ("loss_callback", loss_callback)):
+            if callback is not None and not callable(callback):
+                raise TypeError(
+                    f"{name}: got {callback!r} of type {type(callback).__name__}; expected None "
+                    "or a function (step_callback gets the packed vector, loss_callback the "
+                    "fetches)"
+                )
+        if self._graph_mode and feed_dict is not None and not isinstance(feed_dict, Mapping):
+            raise TypeError(
+                f"feed_dict: got {feed_dict!r} of type {type(feed_dict).__name__}; expected None "
+                "or a dict {placeholder: value}"
+            )
         fetches = list(fetches or [])
         loss_callback = loss_callback or (lambda *fetches: None)
         step_callback = step_callback or (lambda xk: None)
@@ -353,7 +368,9 @@ class ExternalOptimizerInterface:
             def make(tensors: list, callback: Any = None) -> EvalFunc:
                 return self._graph_eval_func(tensors, session, feed_dict, fetches, callback)
 
-            funcs = {"loss_grad_func": make([self._loss, self._packed_loss_grad], loss_callback)}
+            funcs: dict[str, Any] = {
+                "loss_grad_func": make([self._loss, self._packed_loss_grad], loss_callback)
+            }
             for kind, constraints in self._constraints.items():
                 funcs[f"{kind}_funcs"] = [make([c]) for c in constraints]
                 funcs[f"{kind}_grad_funcs"] = [
@@ -365,11 +382,11 @@ class ExternalOptimizerInterface:
                 session.run(self._load_candidate, {self._candidate: packed}, **kwargs)
         else:
             self._check_tf2_call(session, feed_dict, fetches, run_kwargs)
-            compiled, make = self._tf2_compiled(fetches), self._tf2_eval_func
-            funcs = {"loss_grad_func": make(compiled["loss"], loss_callback)}
+            compiled, evaluator = self._tf2_compiled(fetches), self._tf2_eval_func
+            funcs = {"loss_grad_func": evaluator(compiled["loss"], loss_callback)}
             for kind in self._constraints:
-                funcs[f"{kind}_funcs"] = [make(value) for value, _ in compiled[kind]]
-                funcs[f"{kind}_grad_funcs"] = [make(grad) for _, grad in compiled[kind]]
+                funcs[f"{kind}_funcs"] = [evaluator(value) for value, _ in compiled[kind]]
+                funcs[f"{kind}_grad_funcs"] = [evaluator(grad) for _, grad in compiled[kind]]
             initial_val = self._packing.pack(self._packing.variables).numpy()
 
             def load(packed: np.ndarray, **kwargs: Any) -> None:

@@ -23,6 +23,7 @@ from olexplore.engine.variables import as_tf_variable, variable_name
 from olexplore.opt._wrapping import (
     GradsAndVars,
     WrappingOptimizer,
+    check_number,
     group,
     in_graph_mode,
     runs_after,
@@ -65,7 +66,7 @@ class MovingAverageOptimizer(WrappingOptimizer):
         sequential_update: bool = True,
     ) -> None:
         super().__init__(opt, use_locking=False, name="MovingAverage")
-        _check_average_decay(average_decay)
+        check_number(average_decay, "average_decay", "a number in [0, 1]", _in_unit_interval)
         _check_num_updates(num_updates)
         if not isinstance(sequential_update, bool):
             raise TypeError(
@@ -204,10 +205,12 @@ class MovingAverageOptimizer(WrappingOptimizer):
             if isinstance(part, tf.Variable)
         }
 
+        swap_map = self._swap_map
+
         def swapped(item: Any) -> Any:
             if not isinstance(item, tf.Variable):
                 return item
-            counterpart = self._swap_map.get(variable_name(item))
+            counterpart = swap_map.get(variable_name(item))
             if counterpart is None:
                 return item
             if counterpart not in by_name:
@@ -258,7 +261,7 @@ class MovingAverageOptimizer(WrappingOptimizer):
 
     def _swap_values(self) -> None:
         for variable in self._averaged.values():
-            shadow = self.average(variable)
+            shadow: Any = self.average(variable)  # every averaged variable has a shadow
             raw = variable.read_value()
             variable.assign(shadow.read_value())
             shadow.assign(raw)
@@ -337,16 +340,8 @@ def _parts_or_self(item: Any) -> Any:
     return list(item)
 
 
-def _check_average_decay(average_decay: Any) -> None:
-    if isinstance(average_decay, (tf.Tensor, tf.Variable)):
-        return
-    if isinstance(average_decay, bool) or not isinstance(average_decay, numbers.Real):
-        raise TypeError(
-            f"average_decay: expected a number in [0, 1] or a scalar tensor, got "
-            f"{average_decay!r} of type {type(average_decay).__name__}"
-        )
-    if not 0.0 <= average_decay <= 1.0:
-        raise ValueError(f"average_decay: expected a number in [0, 1], got {average_decay!r}")
+def _in_unit_interval(value: float) -> bool:
+    return 0.0 <= value <= 1.0
 
 
 def _check_num_updates(num_updates: Any) -> None:

@@ -17,7 +17,13 @@ from typing import Any
 from olexplore._compat import v1_optimizer_name, v1_use_locking
 from olexplore._tensorflow import tf
 from olexplore.engine.variables import as_tf_variable, resolve_variable_mapping, variable_name
-from olexplore.opt._wrapping import GradsAndVars, WrappingOptimizer, group, runs_after
+from olexplore.opt._wrapping import (
+    GradsAndVars,
+    WrappingOptimizer,
+    check_number,
+    group,
+    runs_after,
+)
 
 
 class VariableClippingOptimizer(WrappingOptimizer):
@@ -159,16 +165,10 @@ def _normalized_dims(dims: list[int], variable: tf.Variable) -> list[int]:
 
 
 def _check_max_norm(max_norm: Any) -> None:
-    if isinstance(max_norm, (tf.Tensor, tf.Variable)):
-        return
-    if isinstance(max_norm, bool) or not isinstance(max_norm, numbers.Real):
-        raise TypeError(
-            f"max_norm: expected a positive number or a scalar tensor, got {max_norm!r} of type "
-            f"{type(max_norm).__name__}"
-        )
-    if not max_norm > 0:  # also NaN
-        raise ValueError(f"max_norm: expected a positive number, got {max_norm!r}")
-    if max_norm == float("inf"):  # tf.clip_by_norm computes inf / inf: every value became NaN
+    check_number(max_norm, "max_norm", "a positive number", lambda value: value > 0)  # not NaN
+    if not isinstance(max_norm, (tf.Tensor, tf.Variable)) and max_norm == float(
+        "inf"
+    ):  # tf.clip_by_norm computes inf / inf: every value became NaN
         raise ValueError(
             f"max_norm: expected a finite number, got {max_norm!r}; leave the variable out of "
             "vars_to_clip_dims not to clip it"

@@ -76,6 +76,7 @@ def test_a_failed_setting_keeps_the_previous_value_and_the_history():
         ({"name": 3}, "name", "3 (int)"),
         ({"name": ""}, "name", "'' (str)"),
         ({"increment_global_step": "yes"}, "increment_global_step", "'yes' (str)"),
+        ({"update_ops": 5}, "update_ops", "5 (int)"),
     ],
 )
 def test_values_the_engine_used_to_let_through(arguments, argument, shown):

@@ -535,3 +535,13 @@ def test_equal_and_open_bounds_are_fine(harness):
     )
     harness.minimize(optimizer)
     assert optimizer.arguments["packed_bounds"] == [(1.0, 1.0), (1.0, None)]
+
+
+@pytest.mark.parametrize("callback", ["step_callback", "loss_callback"])
+def test_callbacks_that_are_not_callable_are_refused_before_minimizing(harness, callback):
+    vector = tf.Variable([1.0, 2.0], name="vector")
+    optimizer = RecordingInterface(harness.expr(lambda: tf.reduce_sum(vector)))
+    with pytest.raises(TypeError, match=rf"{callback}: got 'print' of type str; expected None"):
+        harness.minimize(optimizer, **{callback: "print"})
+    assert not hasattr(optimizer, "arguments")  # _minimize never ran
+    np.testing.assert_array_equal(harness.value(vector), [1.0, 2.0])
