@@ -58,7 +58,7 @@ class Fake:
 
 def run_script(code, calls):
     """Run the generated script with its imports answered by :class:`Fake`."""
-    allowed = {"keras", "tensorflow", "olexplore", "olexplore.problems", "olexplore.runs.builder"}
+    allowed = {"keras", "tensorflow", "olexplore", "olexplore.problems", "olexplore.runs.arguments"}
 
     def fake_import(name, globals=None, locals=None, fromlist=(), level=0):
         assert name in allowed, f"the script imported {name!r}"

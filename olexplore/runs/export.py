@@ -17,7 +17,6 @@ import math
 import os
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from itertools import repeat
 from keyword import iskeyword
 from pathlib import Path
@@ -28,6 +27,7 @@ import numpy as np
 from olexplore._tensorflow import tf
 from olexplore.engine.validation import describe
 from olexplore.runs import safe_json
+from olexplore.runs.arguments import GLOBAL_STEP, Call, engine_arguments
 from olexplore.runs.config import Config
 from olexplore.runs.record import RunRecord, as_records, flat_config
 
@@ -350,37 +350,33 @@ def as_code(config: Config) -> str:
     if not isinstance(config, Config):
         raise ValueError(f"config: got {describe(config)}; accepted: a Config.")
     seed, batch_size = _literal(int(config.seed)), _literal(int(config.batch_size))
+    engine = engine_arguments(config)  # what a Run passes to optimize_loss, as plain data
+    noise = engine["gradient_noise_scale"] > 0  # 0.0 draws nothing: left out of the script
     arguments = [
         "setup.loss,",
         "global_step,",
-        f"{_literal(config.learning_rate)},  # learning_rate",
-        f"{_literal(config.optimizer)},",
+        f"{_literal(engine['learning_rate'])},  # learning_rate",
+        f"{_literal(engine['optimizer'])},",
     ]
-    if config.noise_scale > 0:
-        arguments.append(f"gradient_noise_scale={_literal(config.noise_scale)},")
-    if config.multipliers:
-        arguments.append(f"gradient_multipliers={_literal(dict(config.multipliers))},")
-    clipping = config.clipping
-    if clipping.kind == "global_norm":
-        arguments.append(f"clip_gradients={_literal(clipping.norm)},")
-    elif clipping.kind == "adaptive":
-        options = {"std_factor": clipping.std_factor, "decay": clipping.decay}
-        if clipping.static_max_norm is not None:
-            options["static_max_norm"] = clipping.static_max_norm
-        options = _keywords({**options, "global_step": _SOURCE_GLOBAL_STEP})
-        arguments.append(_call("clip_gradients", "olexplore.adaptive_clipping_fn", options))
-    if config.decay.name != "none":
-        decay = _join(_literal(config.decay.name), _keywords(dict(config.decay.params)))
-        arguments.append(_call("learning_rate_decay_fn", "olexplore.decay_function", decay))
+    if noise:
+        arguments.append(f"gradient_noise_scale={_literal(engine['gradient_noise_scale'])},")
+    if engine["gradient_multipliers"]:
+        arguments.append(f"gradient_multipliers={_literal(engine['gradient_multipliers'])},")
+    for keyword in ("clip_gradients", "learning_rate_decay_fn"):
+        value = engine[keyword]
+        if isinstance(value, Call):
+            arguments.append(_call(keyword, _function(value), _call_arguments(value)))
+        elif value is not None:
+            arguments.append(f"{keyword}={_literal(value)},")
     arguments.append("variables=setup.variables,")
-    if config.noise_scale > 0:
+    if noise:
         arguments.append(f"gradient_noise_seed=noise_seed({seed}),")
     imports = ["import keras", "import tensorflow as tf", ""]
-    if config.decay.name != "none" or config.clipping.kind == "adaptive":
+    if any(isinstance(value, Call) for value in engine.values()):
         imports.append("import olexplore")
     imports += ["from olexplore import optimize_loss", "from olexplore.problems import get_problem"]
-    if config.noise_scale > 0:
-        imports.append("from olexplore.runs.builder import noise_seed  # the Run's noise seed")
+    if noise:
+        imports.append("from olexplore.runs.arguments import noise_seed  # the Run's noise seed")
     data = "" if _is_surface(config.problem) else "data=setup.data, "
     problem = _join(_literal(config.problem), _keywords(dict(config.problem_params)))
     # The docstring and the comment hold user text: quote-, backslash- and newline-free.
@@ -417,15 +413,21 @@ def _call(keyword: str, function: str, inner: str) -> str:
     return f"{keyword}={function}(\n        {inner}\n    ),"
 
 
-@dataclass(frozen=True)
-class _Source:
-    """Source text of this module's own (never the user's) that :func:`_literal` writes as it
-    is: not a ``str``, so no user string can pass for one."""
-
-    text: str
+#: The olexplore functions a script may call to build a transform (``olexplore.<name>``).
+_SCRIPT_FUNCTIONS = ("adaptive_clipping_fn", "decay_function")
 
 
-_SOURCE_GLOBAL_STEP = _Source("global_step")
+def _function(call: Call) -> str:
+    if call.function not in _SCRIPT_FUNCTIONS:
+        raise ValueError(
+            f"engine argument: got a call of {call.function!r}; accepted: "
+            f"{list(_SCRIPT_FUNCTIONS)}."
+        )
+    return f"olexplore.{call.function}"
+
+
+def _call_arguments(call: Call) -> str:
+    return _join(*(_literal(arg) for arg in call.args), _keywords(dict(call.kwargs)))
 
 
 def _is_surface(problem: str) -> bool:
@@ -461,8 +463,8 @@ def _literal(value: Any) -> str:
     >>> print(_literal({'a"+x': ["\n", 1.5, float("nan"), None]}))
     {"a\"+x": ["\n", 1.5, float("nan"), None]}
     """
-    if isinstance(value, _Source):
-        return value.text
+    if value is GLOBAL_STEP:
+        return "global_step"  # the script's own variable
     if isinstance(value, str):
         text = json.dumps(str(value), ensure_ascii=True)
         if ast.literal_eval(text) != value:  # lone surrogates: JSON and Python disagree
