@@ -24,6 +24,7 @@ from olexplore.engine.optimizers import KERAS_OPTIMIZER_NAMES, OPTIMIZER_CLS_NAM
 from olexplore.problems import problem_class, problem_names
 from olexplore.runs.config import Clipping, Config
 from olexplore.runs.fields import DECAY_PARAMETERS, FIELDS, suggested_decay_params
+from olexplore.ui.closing import close_tree
 
 _LISTS = ("boundaries", "values")
 _WIDE = {"description_width": "initial"}
@@ -273,8 +274,7 @@ class ControlPanel:
 
     def close(self) -> None:
         """Close every widget the panel made."""
-        for widget in self._all_widgets():
-            widget.close()
+        close_tree(self._all_widgets())
 
     # ----------------------------------------------------------------- building
     def _bind(self, path: str, widget: w.Widget) -> w.Widget:
@@ -379,8 +379,7 @@ class ControlPanel:
             self.clipping_static_max_norm.value = clipping.static_max_norm
 
     def _write_multipliers(self, multipliers: Mapping[str, float]) -> None:
-        for widget in [*self.multipliers.values(), *(x for row in self.patterns for x in row)]:
-            widget.close()
+        close_tree([*self.multipliers.values(), *(x for row in self.patterns for x in row)])
         self.multipliers, self.patterns = {}, []
         for name in self._names:
             tip = f"Factor multiplying the gradient of {name} (0 freezes it)."
@@ -402,8 +401,9 @@ class ControlPanel:
 
     def _layout_multipliers(self) -> None:
         rows = [*self.multipliers.values()] or [self.names_hint]
-        for box in self._pattern_boxes:
-            box.close()  # a box left open holds closed rows: Voila cannot read its state
+        for box in self._pattern_boxes:  # a box left open holds closed rows: Voila cannot
+            box.layout.close()  # read its state (the rows themselves live on in new boxes)
+            box.close()
         self._pattern_boxes = [w.HBox(row) for row in self.patterns]
         self.multipliers_box.children = [*rows, *self._pattern_boxes, self.add_pattern]
 
@@ -416,6 +416,7 @@ class ControlPanel:
         _hidden(self.adaptive_box, kind != "adaptive")
 
     def _all_widgets(self) -> Iterator[w.Widget]:
+        yield self.names_hint  # not in the tree while variable rows are shown
         yield from self.controls.values()
         yield from self.messages.values()
         for widgets in self._decay_widgets.values():

@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import html
 import time
+import weakref
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,7 @@ from olexplore.runs.presets import PRESETS
 from olexplore.runs.record import device_name, record_of
 from olexplore.runs.run import Run
 from olexplore.runs.session import Edit, Session
+from olexplore.ui.closing import close_tree
 from olexplore.ui.controls import ControlPanel
 from olexplore.ui.live_figure import LiveFigure, Trace
 from olexplore.ui.run_table import Entry, RunTable
@@ -105,6 +107,22 @@ class Explorer:
         self.panel.on_edit(self._on_edit)
         self._show_settings()
         self._refresh(force=True)
+        _replace_explorer_of_this_cell(self)
+
+    def close(self) -> None:
+        """Stop training, drop every run's TensorFlow objects and close every widget made."""
+        self.trainer.pause()
+        self.trainer.cancel()
+        for run in [*self.session.runs, *self.session.queue]:
+            run.release()
+        self.session.runs.clear()
+        self.session.queue.clear()
+        self.panel.close()
+        self.table.close()
+        closer = getattr(self.figure, "close", None)
+        if closer is not None:
+            closer()
+        close_tree([self.widget, self.figure.widget, self.code, self.config_json])
 
     # ----------------------------------------------------------------- layout
     def _build_buttons(self) -> None:
@@ -224,7 +242,7 @@ class Explorer:
                 code_box,
             ]
         )
-        self.message.layout = widgets.Layout(max_height="6em", overflow="auto")
+        self.message.layout.max_height, self.message.layout.overflow = "6em", "auto"
         self.message.add_class("olexplore-message")
         return widgets.HBox([widgets.HTML(STYLE), self.panel.widget, main])
 
@@ -516,6 +534,35 @@ class Explorer:
         self._show_settings()
         self._refresh(force=True)
         self.show_message("settings loaded")
+
+
+#: The explorer each notebook cell made last: running the cell again closes the old one.
+_BY_CELL: dict[str, weakref.ref[Explorer]] = {}
+
+
+def _cell_id() -> str | None:
+    """The id of the notebook cell being executed (JupyterLab and Voilà send it), if any."""
+    try:
+        from IPython import get_ipython  # noqa: PLC0415
+
+        shell = get_ipython()
+        parent = shell.get_parent() if shell is not None else None
+    except (ImportError, AttributeError):
+        return None
+    metadata = (parent or {}).get("metadata") or {}
+    cell = metadata.get("cellId")
+    return cell if isinstance(cell, str) else None
+
+
+def _replace_explorer_of_this_cell(explorer: Explorer) -> None:
+    cell = _cell_id()
+    if cell is None:
+        return
+    previous = _BY_CELL.get(cell)
+    old = previous() if previous is not None else None
+    if old is not None and old is not explorer:
+        old.close()  # its training stops; the kernel keeps no second explorer running
+    _BY_CELL[cell] = weakref.ref(explorer)
 
 
 def explore(model_or_loss: Any, x: Any = None, y: Any = None, **kwargs: Any) -> Explorer:

@@ -12,6 +12,7 @@ import ipywidgets as widgets
 import numpy as np
 
 from olexplore.runs.run import Run
+from olexplore.ui.closing import close_tree
 
 COLUMNS = ("", "run", "differs", "step", "loss", "best", "status", "show", "")
 COLUMN_WIDTHS = "18px 180px minmax(120px, 1fr) 60px 70px 70px 160px 50px 40px"
@@ -72,11 +73,17 @@ class RunTable:
         self.refresh()
 
     def _rebuild(self) -> None:
+        old = list(self.widget.children)
         header = [widgets.HTML(f"<b>{name}</b>") for name in COLUMNS]
         children: list[widgets.Widget] = list(header)
         for entry in self.entries:
             children.extend(self._row(entry))
         self.widget.children = children
+        close_tree(old)  # the replaced rows: closed, so no widget outlives its row
+
+    def close(self) -> None:
+        """Close every widget of the table."""
+        close_tree([self.widget])
 
     def _row(self, entry: Entry) -> list[widgets.Widget]:
         swatch = widgets.HTML(

@@ -217,3 +217,34 @@ def test_a_problem_change_after_the_freeze_preset_trains_the_new_problem(tmp_pat
     assert explorer.current.config.problem == "digits-cnn" and explorer.current.step == 2
     assert "step <b>2</b>/" in explorer.status.value
     assert "conv" in " ".join(explorer.panel.multipliers)  # the CNN's variable rows
+
+
+def _open_widgets():
+    from ipywidgets.widgets.widget import _instances
+
+    return len(_instances)
+
+
+def test_close_leaves_no_widget_open_and_stops_training(tmp_path):
+    before = _open_widgets()
+    explorer = Explorer(QUADRATIC, backend="png", export_dir=tmp_path)
+    explorer.run()
+    explorer.keep()
+    explorer.run(steps=5)
+    explorer._on_delete(explorer.entries[0])
+    explorer.panel.set_variable_names(["x", "y"])
+    runs = explorer.runs
+    explorer.close()
+    assert _open_widgets() == before
+    assert all(run.train_op is None for run in runs) and explorer.session.runs == []
+
+
+def test_running_the_cell_again_closes_the_old_explorer(tmp_path, monkeypatch):
+    from olexplore.ui import explorer as module
+
+    monkeypatch.setattr(module, "_cell_id", lambda: "cell-1")
+    first = Explorer(QUADRATIC, backend="png", export_dir=tmp_path)
+    run = first.current
+    second = Explorer(QUADRATIC, backend="png", export_dir=tmp_path)
+    assert run.train_op is None and first.panel.widget.comm is None  # closed
+    assert second.panel.widget.comm is not None and second.current.train_op is not None
