@@ -279,12 +279,17 @@ class Run:
 
     def release(self) -> None:
         """Drop the TensorFlow objects (stopping the run first); history, config, ``surface``
-        and ``variable_names`` stay."""
+        and ``variable_names`` stay. While another thread is in a chunk the run is stopped
+        (it ends after that chunk) and :class:`RunBusyError` says to release it afterwards."""
         self.stop()
-        self.setup = None
-        self.train_op = None
-        self._iterator = self._state = self._snapshot = None
-        self._created = []
+        self._claim("release() it once that thread's run() has returned (it is stopped now)")
+        try:
+            self.setup = None
+            self.train_op = None
+            self._iterator = self._state = self._snapshot = None
+            self._created = []
+        finally:
+            self._lock.release()
 
     # ----------------------------------------------------------------- stepping
     def advance(self, max_steps: int | None = None) -> int:
@@ -328,12 +333,12 @@ class Run:
         finally:
             self._lock.release()
 
-    def _claim(self) -> None:
+    def _claim(self, advice: str = "wait for it, or pause() it from here and retry") -> None:
         """Take the training lock (re-entrant in this thread) or refuse at once."""
         if not self._lock.acquire(blocking=False):
             raise RunBusyError(
                 f"run: another thread is training this Run (at step {self.step}); accepted: "
-                "one thread at a time: wait for it, or pause() it from here and retry."
+                f"one thread at a time: {advice}."
             )
 
     def _prepare(self) -> None:

@@ -200,3 +200,21 @@ def test_a_second_thread_is_refused_at_once_and_the_first_run_is_unharmed(expect
     assert run.status == "finished" and run.step == CONFIG.steps
     np.testing.assert_array_equal(run.history["loss"], expected[0]["loss"])
     assert run.run() is run.history  # free again once the other thread is done
+
+
+def test_release_from_another_thread_stops_the_run_and_waits_for_the_chunk(expected):
+    trigger = Trigger()
+    trigger.delay = 0.01
+    problem, w = problem_with(trigger)
+    run = Run(CONFIG, problem)
+    thread = threading.Thread(target=run.run)
+    thread.start()
+    while run.step == 0 and thread.is_alive():
+        time.sleep(0.01)
+    with pytest.raises(RunBusyError, match=r"release\(\) it once that thread's run\(\) has"):
+        run.release()
+    thread.join()
+    assert run.status == "stopped" and 0 < run.step < CONFIG.steps
+    assert_agree(run, w, expected)
+    run.release()
+    assert run.train_op is None and run.step == len(run.history)
