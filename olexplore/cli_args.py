@@ -13,10 +13,10 @@ import argparse
 import json
 import math
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 from olexplore.problems.registry import get_problem, problem_class
+from olexplore.runs import safe_json
 from olexplore.runs.config import Config
 from olexplore.runs.fields import FIELDS, set_path, suggested_settings
 from olexplore.runs.record import FORMAT as RECORD_FORMAT
@@ -96,6 +96,11 @@ def key_value(text: str) -> tuple[str, Any]:
         raise argparse.ArgumentTypeError(
             f"got {text!r}; accepted: KEY=VALUE, e.g. decay_rate=0.5 or boundaries=[100,200]"
         )
+    if safe_json.nesting_depth(raw) > safe_json.MAX_DEPTH:
+        raise argparse.ArgumentTypeError(
+            f"got a value nested {safe_json.nesting_depth(raw)} deep; accepted: JSON nested at "
+            f"most {safe_json.MAX_DEPTH} deep"
+        )
     try:
         value = json.loads(raw, parse_constant=_reject_constant)  # no NaN or Infinity
     except ValueError:
@@ -166,14 +171,16 @@ def read_config_file(path: str) -> dict[str, Any]:
     """The Config mapping in ``path``: a Config's JSON or a run record's ``config``."""
     flag = f"argument --config: {path!r}"
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        text = safe_json.read_text(path)
     except OSError as error:
         reason = error.strerror or error
         raise UsageError(f"{flag} cannot be read ({reason}); accepted: a JSON file") from None
+    except ValueError as error:
+        raise UsageError(f"argument --config: {error}") from None
     try:
-        data = json.loads(text)
-    except json.JSONDecodeError as error:
-        raise UsageError(f"{flag} is not valid JSON ({error})") from None
+        data = safe_json.loads(text, source=flag)
+    except ValueError as error:
+        raise UsageError(str(error).replace(": not valid JSON", " is not valid JSON")) from None
     if isinstance(data, dict) and data.get("format") == RECORD_FORMAT:
         data = data.get("config")
     if not isinstance(data, dict):

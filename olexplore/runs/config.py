@@ -18,6 +18,7 @@ import numpy as np
 
 from olexplore.engine.learning_rate import DECAY_FUNCTIONS
 from olexplore.engine.validation import describe, is_real_number
+from olexplore.runs import safe_json
 from olexplore.runs.fields import (
     CLIP_KINDS,
     DECAY_PARAMETERS,
@@ -240,11 +241,7 @@ class Config:
     @classmethod
     def from_json(cls, text: str) -> Config:
         """A Config from JSON text (never evaluated as code)."""
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as error:
-            raise ValueError(f"config: not valid JSON ({error}).") from None
-        return cls.from_dict(data)
+        return cls.from_dict(safe_json.loads(text, source="config"))
 
 
 def field_names() -> list[str]:

@@ -214,3 +214,10 @@ def test_differences_name_the_changed_fields():
     assert set(differences) == {"learning_rate", "clipping"}
     assert differences["learning_rate"] == (0.05, 0.1)
     assert config.differences(config) == {}
+
+
+def test_from_json_refuses_deep_nesting_and_nan_with_a_value_error():
+    with pytest.raises(ValueError, match="config: not valid JSON .nested 5000 deep"):
+        Config.from_json("[" * 5000)
+    with pytest.raises(ValueError, match="config: not valid JSON .NaN is not JSON"):
+        Config.from_json('{"learning_rate": NaN}')
