@@ -160,7 +160,7 @@ def adaptive_clipping_fn(
     std_factor: float = 2.0,
     decay: float = 0.95,
     static_max_norm: float | None = None,
-    global_step: Any = None,
+    global_step: tf.Variable | tf.Tensor | None = None,
     report_summary: bool = False,
     epsilon: float = 1e-8,
     name: str | None = None,

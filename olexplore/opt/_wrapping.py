@@ -27,7 +27,14 @@ from olexplore.engine.optimizers import is_keras_optimizer
 from olexplore.engine.transforms import GradsAndVars
 from olexplore.engine.variables import as_tf_variable
 
+#: What the wrappers wrap: a ``tf.compat.v1.train`` optimizer or a Keras 3 optimizer instance.
+WrappedOptimizer = Any  # the TF stubs give no usable class for tf.compat.v1.train.Optimizer
+#: A number or a scalar tensor (e.g. a decay, a norm).
+NumberOrTensor = float | int | tf.Tensor | tf.Variable
+
 __all__ = [
+    "NumberOrTensor",
+    "WrappedOptimizer",
     "GradsAndVars",
     "WrappingOptimizer",
     "check_number",

@@ -22,6 +22,8 @@ from olexplore._tensorflow import tf
 from olexplore.engine.variables import as_tf_variable, variable_name
 from olexplore.opt._wrapping import (
     GradsAndVars,
+    NumberOrTensor,
+    WrappedOptimizer,
     WrappingOptimizer,
     check_number,
     group,
@@ -60,9 +62,9 @@ class MovingAverageOptimizer(WrappingOptimizer):
 
     def __init__(
         self,
-        opt: Any,
-        average_decay: Any = 0.9999,
-        num_updates: Any = None,
+        opt: WrappedOptimizer,
+        average_decay: NumberOrTensor = 0.9999,
+        num_updates: int | tf.Tensor | tf.Variable | None = None,
         sequential_update: bool = True,
     ) -> None:
         super().__init__(opt, use_locking=False, name="MovingAverage")

@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import numbers
 import warnings
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from olexplore._compat import v1_optimizer_name, v1_use_locking
@@ -19,6 +19,8 @@ from olexplore._tensorflow import tf
 from olexplore.engine.variables import as_tf_variable, resolve_variable_mapping, variable_name
 from olexplore.opt._wrapping import (
     GradsAndVars,
+    NumberOrTensor,
+    WrappedOptimizer,
     WrappingOptimizer,
     check_number,
     group,
@@ -53,9 +55,9 @@ class VariableClippingOptimizer(WrappingOptimizer):
 
     def __init__(
         self,
-        opt: Any,
-        vars_to_clip_dims: Mapping[Any, Any],
-        max_norm: Any,
+        opt: WrappedOptimizer,
+        vars_to_clip_dims: Mapping[Any, Sequence[int]],
+        max_norm: NumberOrTensor,
         use_locking: bool = False,
         colocate_clip_ops_with_vars: bool = False,
         name: str = "VariableClipping",
