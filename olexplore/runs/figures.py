@@ -36,6 +36,7 @@ from olexplore.runs.record import as_records
 __all__ = [
     "LOG_Y_METRICS",
     "OKABE_ITO",
+    "plain_text",
     "RUN_LINESTYLES",
     "ema",
     "group_records",
@@ -57,6 +58,15 @@ OKABE_ITO = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "
 RUN_LINESTYLES = ("-", "-.", ":")
 #: Metrics drawn on a log y axis by default (when all their values are positive).
 LOG_Y_METRICS = ("loss", "val_loss", "global_norm")
+
+
+def plain_text(text: str) -> str:
+    """``text`` for a matplotlib label or title, shown as typed (``$`` is not mathtext).
+
+    >>> print(plain_text("cost $5"))
+    cost \\$5
+    """
+    return str(text).replace("$", r"\$")
 
 
 def run_style(index: int) -> dict[str, Any]:
@@ -178,6 +188,7 @@ def _draw(
     if smoothing:
         ax.plot(steps, values, gid=f"{gid}:raw", alpha=0.25, linewidth=0.8, **style, **marker)
         values = ema(values, smoothing)
+    label = plain_text(label)
     (line,) = ax.plot(steps, values, gid=gid, label=label, linewidth=1.4, **style, **marker)
     return line
 
@@ -241,7 +252,7 @@ def plot_seeds(
         diverged = sum(record.diverged for record in members)
         text = f"{label} (n={len(members)}" + (f", {diverged} diverged)" if diverged else ")")
         ax.fill_between(steps, mean - std, mean + std, color=style["color"], alpha=0.2, lw=0)
-        ax.plot(steps, mean, gid=f"{index}:{metric}:mean", label=text, **style)
+        ax.plot(steps, mean, gid=f"{index}:{metric}:mean", label=plain_text(text), **style)
         if show_runs:
             for number, record in enumerate(members):
                 steps_run, values = series_of(record, metric) or (np.array([]), np.array([]))
@@ -296,7 +307,8 @@ def plot_trajectories(
         start = (record.surface or surface).start
         path = np.vstack([start, np.asarray(record.history["position"], dtype=np.float64)])
         style = run_style(index)
-        (line,) = ax.plot(*path.T, gid=f"{index}:position", label=record.label, **style)
+        label = plain_text(record.label)
+        (line,) = ax.plot(*path.T, gid=f"{index}:position", label=label, **style)
         line.set(marker=".", markersize=3)
         if record.diverged:  # at the last finite position
             _mark_diverged(ax, line, f"{index}:position:diverged", style["color"])
@@ -344,7 +356,8 @@ def plot_sensitivity(
         ax.fill_between(
             x[ok], (mean - spread)[ok], (mean + spread)[ok], alpha=0.2, lw=0, color=style["color"]
         )
-        ax.plot(x[ok], mean[ok], marker="o", gid=f"{index}:mean", label=str(group), **style)
+        label = plain_text(str(group))
+        ax.plot(x[ok], mean[ok], marker="o", gid=f"{index}:mean", label=label, **style)
         if not ok.all():
             diverged = True
             ax.scatter(

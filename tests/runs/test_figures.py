@@ -112,9 +112,7 @@ def test_plot_runs_draws_each_history(records):
             assert drawn.get_color() == OKABE_ITO[index]
     clipped = line(norm_ax, "1:clipped_global_norm")
     np.testing.assert_array_equal(clipped.get_ydata(), records[1].history["clipped_global_norm"])
-    assert (
-        clipped.get_linestyle() == "--" and line(norm_ax, "1:global_norm").get_linestyle() == "-"
-    )
+    assert clipped.get_linestyle() == "--" and line(norm_ax, "1:global_norm").get_linestyle() == "-"
     # log y where a loss or a norm is shown, linear for the learning rate
     assert [ax.get_yscale() for ax in figure.axes] == ["log", "linear", "log"]
     assert [t.get_text() for t in loss_ax.get_legend().get_texts()] == [r.label for r in records]
@@ -308,3 +306,11 @@ def test_figures_do_not_import_pyplot():
                 imported.update(alias.name for alias in node.names)
     assert "matplotlib.pyplot" not in imported and "matplotlib" not in imported
     assert {"matplotlib.figure", "matplotlib.axes"} <= imported
+
+
+def test_labels_with_dollar_signs_are_drawn_as_typed(records, tmp_path):
+    records[0].label = r"cost $\frac{$ 5"
+    figure = plot_runs(records)
+    figure.savefig(tmp_path / "runs.png")  # mathtext would fail on the unbalanced $
+    texts = [t.get_text() for t in figure.axes[0].get_legend().get_texts()]
+    assert r"cost \$\frac{\$ 5" in texts
