@@ -99,8 +99,11 @@ def resolve_optimizer(
     same value). ``learning_rate_given`` picks the arity of a factory function, as in TF 1.
 
     >>> opt = resolve_optimizer("Momentum", 0.1, True, graph_mode=False)
-    >>> type(opt).__name__, opt._momentum
-    ('MomentumOptimizer', 0.9)
+    >>> w = tf.Variable(0.0)
+    >>> for _ in range(2):
+    ...     _ = opt.apply_gradients([(tf.constant(1.0), w)])
+    >>> type(opt).__name__, round(float(w.numpy()), 4)  # momentum 0.9: -0.1, then -0.1 - 0.19
+    ('MomentumOptimizer', -0.29)
     """
     if isinstance(optimizer, str):
         if learning_rate_tensor is None:
