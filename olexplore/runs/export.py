@@ -213,7 +213,7 @@ def load_json(path: PathLike) -> list[RunRecord]:
 def to_tensorboard(records: Any, logdir: PathLike) -> list[Path]:
     """Write one TensorBoard run directory per record under ``logdir``; return them.
 
-    Directories are named ``<run>_<label>`` (e.g. ``00_Adam_lr=0.05_seed=0``). Every per-step
+    Directories are named ``<run>_<label>`` (e.g. ``00_Adam_lr_0.05_seed_0``). Every per-step
     series is written with ``tf.summary`` as a scalar at its step (tags ``loss``,
     ``learning_rate``, ``global_norm``, ``clipped_global_norm``, ...; a two-column series as
     ``position/x`` and ``position/y``), NaN and infinities included; evaluations

@@ -32,6 +32,7 @@ from olexplore.runs.history import (  # noqa: F401 - the codec is part of this m
     history_from_dict,
     history_to_dict,
 )
+from olexplore.runs.labels import describe as describe_config
 from olexplore.runs.safe_json import loads
 
 FORMAT = "olexplore.run_record"
@@ -86,9 +87,9 @@ def default_label(config: Config) -> str:
     """A short label for a run of ``config``.
 
     >>> default_label(Config(optimizer="Adam", learning_rate=0.05, seed=3))
-    'Adam lr=0.05 seed=3'
+    'Adam lr 0.05 seed 3'
     """
-    return f"{config.optimizer} lr={config.learning_rate:g} seed={config.seed}"
+    return f"{describe_config(config)} seed {config.seed}"
 
 
 def flat_config(config: Config) -> dict[str, Any]:
@@ -123,7 +124,7 @@ class RunRecord:
     >>> record = RunRecord(Config(problem="quadratic"), history, status="diverged")
     >>> copy = RunRecord.from_json(record.to_json())
     >>> copy == record, copy.history["loss"].tolist(), copy.label
-    (True, [2.0, nan], 'Adam lr=0.01 seed=0')
+    (True, [2.0, nan], 'Adam lr 0.01 seed 0')
     """
 
     config: Config

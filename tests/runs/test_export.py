@@ -137,9 +137,9 @@ def scalars(accumulator, tag):
 def test_tensorboard_events_read_back(records, tmp_path):
     directories = to_tensorboard(records, tmp_path / "logs")
     assert [d.name for d in directories] == [
-        "00_Adam_lr=0.05_seed=0",
+        "00_Adam_lr_0.05_seed_0",
         "01_SGD_clip_1",
-        "02_SGD_lr=0.01_seed=0",
+        "02_SGD_lr_0.01_seed_0",
     ]
     for directory, record in zip(directories, records, strict=True):
         accumulator = read_events(directory)

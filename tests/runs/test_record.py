@@ -107,7 +107,7 @@ def test_a_record_keeps_the_training(adam):
     assert history["position"].shape == (50, 2)
     assert history.evaluations["step"].tolist() == [0, 50]
     assert adam.status == "finished" and adam.reason is None
-    assert adam.label == "Adam lr=0.05 seed=0"
+    assert adam.label == "Adam lr 0.05 seed 0"
     assert adam.variable_names == ["x", "y"]
     assert adam.surface.log_scale and adam.surface.minima == ((1.0, 1.0),)
     assert sorted(adam.versions) == ["keras", "numpy", "olexplore", "python", "tensorflow"]
@@ -221,7 +221,7 @@ def test_record_of_a_released_run_reads_surface_from_the_run(adam):
         variable_names=["x", "y"],
     )
     record = record_of(run)
-    assert record.surface is adam.surface and record.label == "Adam lr=0.05 seed=0"
+    assert record.surface is adam.surface and record.label == "Adam lr 0.05 seed 0"
 
 
 def test_record_of_a_run_of_the_package():
