@@ -1,6 +1,6 @@
 """``optimize_loss`` under a ``tf.compat.v1`` graph: TF 1's behaviour, step for step.
 
-See ``docs/contrib-spec.md`` section 1 (shared docs) for the branch-by-branch reference; the
+See ``docs/contrib-spec.md`` section 1 for the branch-by-branch reference; the
 numbered comments below follow its execution order.
 """
 
