@@ -345,8 +345,17 @@ def test_nelder_mead_keeps_the_float32_starting_point_as_in_tf1(harness, monkeyp
     assert seen == [(np.float32, np.float32)]
 
 
-@pytest.mark.parametrize("method", ["Powell", "COBYLA"])
-def test_other_gradient_free_methods_get_the_variables_dtype(harness, monkeypatch, method):
+@pytest.mark.parametrize(
+    "method, dtype, tol",
+    [
+        ("Powell", np.float32, 1e-8),  # gradient-free: the variables' dtype, as in TF 1
+        ("COBYLA", np.float32, 1e-8),
+        ("L-BFGS-B", np.float64, None),  # gradient methods keep float64
+        ("TNC", np.float64, None),
+        ("SLSQP", np.float64, None),
+    ],
+)
+def test_starting_point_dtype_by_method(harness, monkeypatch, method, dtype, tol):
     x = tf.Variable([0.0, 0.0], name="x")
     seen = []
     original = scipy.optimize.minimize
@@ -357,26 +366,10 @@ def test_other_gradient_free_methods_get_the_variables_dtype(harness, monkeypatc
 
     monkeypatch.setattr(scipy.optimize, "minimize", spy)
     loss = harness.expr(lambda: tf.reduce_sum(tf.square(x - [1.0, 2.0])))
-    harness.minimize(ScipyOptimizerInterface(loss, method=method, tol=1e-8))
-    np.testing.assert_allclose(harness.value(x), [1.0, 2.0], atol=1e-3)
-    assert seen == [np.float32]
-
-
-@pytest.mark.parametrize("method", ["L-BFGS-B", "TNC", "SLSQP"])
-def test_gradient_methods_still_get_float64(harness, monkeypatch, method):
-    x = tf.Variable([0.0, 0.0], name="x")
-    seen = []
-    original = scipy.optimize.minimize
-
-    def spy(fun, x0, **kwargs):
-        seen.append(np.asarray(x0).dtype)
-        return original(fun, x0, **kwargs)
-
-    monkeypatch.setattr(scipy.optimize, "minimize", spy)
-    loss = harness.expr(lambda: tf.reduce_sum(tf.square(x - [1.0, 2.0])))
-    harness.minimize(ScipyOptimizerInterface(loss, method=method))
-    np.testing.assert_allclose(harness.value(x), [1.0, 2.0], atol=1e-4)
-    assert seen == [np.float64]
+    options = {} if tol is None else {"tol": tol}
+    harness.minimize(ScipyOptimizerInterface(loss, method=method, **options))
+    np.testing.assert_allclose(harness.value(x), [1.0, 2.0], atol=1e-3 if tol else 1e-4)
+    assert seen == [dtype]
 
 
 def test_tnc_maxiter_becomes_maxfun_with_a_warning(harness):
