@@ -33,6 +33,8 @@ from olexplore.runs.builder import (
 from olexplore.runs.config import Config
 from olexplore.runs.fields import MAX_STEPS  # Config's bound on steps, also per run() call
 from olexplore.runs.history import History
+from olexplore.runs.labels import label as run_label
+from olexplore.runs.labels import starting_config
 
 STATUSES = ("ready", "running", "paused", "finished", "stopped", "diverged", "failed")
 DONE = frozenset({"finished", "stopped", "diverged", "failed"})
@@ -227,18 +229,9 @@ class Run:
 
     @property
     def label(self) -> str:
-        """A short description such as ``"Adam lr=0.05 clip=1"``."""
-        config = self.config
-        parts = [config.optimizer, f"lr={config.learning_rate:g}"]
-        if config.decay.name != "none":
-            parts.append(config.decay.name)
-        if config.clipping.kind == "global_norm":
-            parts.append(f"clip={config.clipping.norm:g}")
-        elif config.clipping.kind == "adaptive":
-            parts.append("clip=adaptive")
-        if config.noise_scale:
-            parts.append(f"noise={config.noise_scale:g}")
-        return " ".join(parts)
+        """What the run is, with its live changes: ``"Adam lr 0.05 clip 1; lr 0.05→0.01 at
+        step 40"`` (a Session names runs by what differs from its first run instead)."""
+        return run_label(starting_config(self.config, self.changes), None, self.changes)
 
     @property
     def steps_per_second(self) -> float:

@@ -218,7 +218,8 @@ def test_learning_rate_changes_live_without_retracing():
     np.testing.assert_allclose(rates[:100], 0.01)
     np.testing.assert_allclose(rates[100:], 0.05)
     assert run.changes == [(100, "learning_rate", 0.01, 0.05)]
-    assert run.config.learning_rate == 0.05 and run.label == "Adam lr=0.05"
+    assert run.config.learning_rate == 0.05
+    assert run.label == "Adam lr 0.01; lr 0.01→0.05 at step 100"  # where it started, then when
 
 
 def test_clip_and_noise_change_live_without_retracing():
@@ -239,7 +240,7 @@ def test_clip_and_noise_change_live_without_retracing():
     reference.run()  # the same changes, without noise: identical up to step 40 only
     ours, theirs = run.history["position"], reference.history["position"]
     assert np.array_equal(ours[:40], theirs[:40]) and (ours[40:] != theirs[40:]).all()
-    assert run.label == "SGD lr=0.1 clip=0.5 noise=0.3"
+    assert run.label == "SGD lr 0.1 clip 100; clip 100→0.5 at step 20; noise 0→0.3 at step 40"
     assert [change[:2] for change in run.changes] == [(20, "clipping.norm"), (40, "noise_scale")]
 
 
