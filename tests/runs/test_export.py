@@ -234,7 +234,7 @@ def test_as_code_runs_and_reproduces_direct_training():
     config = CONFIGS[1]
     namespace = {}
     exec(compile(as_code(config), "<as_code>", "exec"), namespace)
-    from olexplore.runs.builder import noise_seed
+    from olexplore.runs.arguments import noise_seed
 
     # the same settings, written by hand
     tf.keras.utils.set_random_seed(3)

@@ -7,7 +7,8 @@ import pytest
 import tensorflow as tf
 
 from olexplore.runs import Clipping, Config, Decay, ResetRequired, Run, build_train_op
-from olexplore.runs.builder import build_setup, noise_seed
+from olexplore.runs.arguments import noise_seed
+from olexplore.runs.builder import build_setup
 from olexplore.runs.run import reset_fields
 from tests.runs.conftest import Blobs
 
