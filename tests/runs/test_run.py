@@ -4,32 +4,11 @@ import math
 
 import numpy as np
 import pytest
-import tensorflow as tf
 
 from olexplore.runs import Clipping, Config, Decay, ResetRequired, Run, build_train_op
 from olexplore.runs.arguments import noise_seed
 from olexplore.runs.builder import build_setup
 from olexplore.runs.run import reset_fields
-from tests.runs.conftest import Blobs
-
-
-class StatelessBlobs(Blobs):
-    """The conftest's Blobs with its initial kernel drawn from the build's seed, statelessly.
-
-    The conftest's version draws it from TensorFlow's global seed, which runs no longer set
-    (building a run leaves the user's global random state alone).
-    """
-
-    def build(self, seed=0, batch_size=64):
-        setup = super().build(seed=seed, batch_size=batch_size)
-        setup.variables[0].assign(tf.random.stateless_normal([2, 1], seed=[seed, 0]))
-        return setup
-
-
-@pytest.fixture
-def blobs():
-    return StatelessBlobs
-
 
 QUADRATIC = Config(problem="quadratic", optimizer="SGD", learning_rate=0.1, steps=100)
 
