@@ -30,11 +30,11 @@ from typing import Any
 from olexplore.engine.learning_rate import DECAY_FUNCTIONS
 from olexplore.engine.optimizers import optimizer_names
 from olexplore.engine.validation import describe, is_real_number
+from olexplore.problems.params import MAX_BATCH_SIZE
 
 CLIP_KINDS = ("none", "global_norm", "adaptive")
 #: The largest step count a run accepts (a History of this length is ~0.3 GB).
 MAX_STEPS = 10_000_000
-MAX_BATCH_SIZE = 1_000_000
 MAX_SEED = 2**32 - 1
 #: Patterns longer than this are refused before they reach ``re`` (deep nesting recurses).
 MAX_PATTERN_LENGTH = 500
