@@ -1,12 +1,25 @@
 """The canvases of the live figure: an ipympl widget, or Agg rendered into a PNG ``Image``
-widget, each taking the figure's lock for its own draws (resize, zoom, download, savefig)."""
+widget, each taking the figure's lock for its own draws (resize, zoom, download, savefig).
+
+The ipympl canvas sends every frame whole. ipympl's own "diff" frames (only the changed pixels,
+composited by the browser over what it shows) are right only if the browser draws every one of
+them, and ipympl 0.10's front end does not: it sets its ``Image.src`` to each frame as it
+arrives, so a frame that comes while the previous one is still decoding replaces it unseen, and
+every later diff is laid over a picture the kernel never drew (stale tick labels, grid lines,
+curves). A whole frame replaces everything, so the last frame received is what the kernel holds.
+Frames are encoded by :func:`png_bytes` (~3x faster than the Pillow encoder ipympl uses, so a
+whole frame costs less than ipympl's diff frame). These overrides are written for the ipympl
+versions in :data:`IPYMPL_VERSIONS`; importing this module with another one installed fails.
+"""
 
 from __future__ import annotations
 
 import base64
 import functools
+import importlib.metadata
 import importlib.util
 import itertools
+import re
 import struct
 import threading
 import warnings
@@ -21,7 +34,34 @@ from matplotlib.figure import Figure
 from olexplore.engine.validation import describe
 
 BACKENDS = ("auto", "ipympl", "png")
+#: ipympl versions the canvas below was written for and checked with in a browser: [low, high)
+IPYMPL_VERSIONS = ((0, 10), (0, 11))
 _FIGURE_NUMBERS = itertools.count(1)
+
+
+def check_ipympl_version(version: str) -> None:
+    """Raise ``ImportError`` unless ipympl ``version`` is in :data:`IPYMPL_VERSIONS`.
+
+    >>> check_ipympl_version("0.10.0")
+    >>> check_ipympl_version("0.9.7")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ImportError: olexplore.ui.canvas: ipympl 0.9.7 is installed; accepted: ipympl >=0.10, <0.11 ...
+    """
+    (low, high), found = IPYMPL_VERSIONS, re.match(r"(\d+)\.(\d+)", version)
+    if found and low <= (int(found[1]), int(found[2])) < high:
+        return
+    wanted = f">={low[0]}.{low[1]},<{high[0]}.{high[1]}"
+    raise ImportError(
+        f"olexplore.ui.canvas: ipympl {version} is installed; accepted: ipympl "
+        f"{wanted.replace(',', ', ')} (the live figure's canvas overrides ipympl's frames for "
+        f"those versions). Install 'ipympl{wanted}', or uninstall ipympl to draw PNG frames "
+        "instead."
+    )
+
+
+if importlib.util.find_spec("ipympl") is not None:
+    check_ipympl_version(importlib.metadata.version("ipympl"))
 
 
 def in_kernel() -> bool:
@@ -78,22 +118,27 @@ LockedAggCanvas = _locked(FigureCanvasAgg)
 def _locked_ipympl_canvas() -> type:
     from ipympl.backend_nbagg import Canvas
 
-    class DataUrlCanvas(_locked(Canvas)):
-        """ipympl 0.10 stores the last frame (``_data_url``, shown until the browser side
-        starts) as bare base64, but its front end uses it as an image URL: without the
-        ``data:`` prefix the browser requests it from the server and the canvas never renders."""
+    class WholeFrameCanvas(_locked(Canvas)):
+        """An ipympl canvas that sends every frame whole (see the module's docstring)."""
+
+        def get_diff_image(self) -> bytes | None:
+            if not self._png_is_old:
+                return None
+            self._png_is_old = False
+            self.set_image_mode("full")  # the browser clears its canvas, then draws the frame
+            return png_bytes(np.asarray(self.get_renderer().buffer_rgba()))
 
         def send_binary(self, data: Any) -> None:
-            # ipympl 0.10 (before the front end's "initialized") also sends the raw RGBA
-            # buffer in place of the PNG ``data``: the browser's image breaks, its resize
-            # handler throws on drawImage and the canvas stays 0x0 px. Send ``data`` itself.
+            # ipympl 0.10, until its front end says "initialized", sends the raw RGBA buffer
+            # in place of the PNG ``data`` (the browser's image breaks and the canvas stays
+            # 0x0 px) and keeps the frame as bare base64 in ``_data_url``, which its front end
+            # requests as a relative URL. Send ``data`` itself, and keep it as a data URL.
             if self.syncing_data_url:
-                rgba = self._last_buff.view(dtype=np.uint8).reshape((*self._last_buff.shape, 4))
-                encoded = base64.b64encode(png_bytes(rgba)).decode("ascii")
+                encoded = base64.b64encode(data).decode("ascii")
                 self._data_url = f"data:image/png;base64,{encoded}"
             self.send({"data": '{"type": "binary"}'}, buffers=[data])
 
-    return DataUrlCanvas
+    return WholeFrameCanvas
 
 
 def attach_canvas(figure: Figure, backend: str, lock: Any) -> Any:

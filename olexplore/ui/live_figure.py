@@ -1,15 +1,24 @@
 """The explorer's live figure: loss, learning rate and global norm (before and after clipping) of
 every shown run, and on 2-D problems a contour with their trajectories, redrawn while training.
 
-Built for speed (a full Agg redraw of three empty axes costs ~60 ms here, docs/environment.md):
-each run's artists are created once and fed with ``set_data``; every line is decimated to about
-one point per pixel by a min/max envelope kept up to date incrementally, so a frame costs the
-same after 1,000 or 1,000,000 steps; axis limits are sticky, and a frame redraws only what
-changed (:class:`~olexplore.ui.figure_panels.FrameLayers`: axes and labels when limits change,
-new line pieces otherwise); :meth:`LiveFigure.update` draws at most every ``min_interval``
-seconds, further apart (up to 0.25 s: still 4 frames a second) when a frame would take more than
-12 % of the time. One re-entrant lock guards the artists and every draw, ipympl's own draws
-(resize, zoom, download) included, so the explorer may update from any thread or event loop.
+What the browser shows is what the kernel's figure holds: :meth:`LiveFigure.rendered` is the
+figure drawn whole by matplotlib, and every frame sent equals it (within antialiasing where line
+pieces join; the browser tests compare the two pixel by pixel). Frames are sent whole (see
+:mod:`olexplore.ui.canvas`), so a frame the browser skips cannot leave stale pixels behind.
+
+Built for speed: each run's artists are created once and fed with ``set_data``; every line is
+decimated to about one point per pixel by a min/max envelope kept up to date incrementally, so
+a frame costs the same after 1,000 or 1,000,000 steps. A full matplotlib draw of the explorer's
+figure (10 runs) costs 3-4x a frame drawn in layers (benchmarks/RESULTS.md, "Explorer UI"), so a
+frame redraws only what changed (:class:`~olexplore.ui.figure_panels.FrameLayers`: axes and
+labels when limits change, new line pieces otherwise). While a run trains, axis limits are
+sticky (they leave room to grow); once nothing trains they fit the data shown. Ticks come from
+matplotlib's locators (at most about one step label per inch, written 350k). A trace that
+appears, goes, is hidden or shown, gets a new history (a reset) or stops training is drawn at
+once; otherwise :meth:`LiveFigure.update` draws at most every ``min_interval`` seconds, further
+apart (up to 0.25 s: still 4 frames a second) when a frame would take more than 12 % of the
+time. One re-entrant lock guards the artists and every draw, ipympl's own draws (resize, zoom,
+download) included, so the explorer may update from any thread or event loop.
 """
 
 from __future__ import annotations
@@ -25,8 +34,10 @@ from typing import Any
 
 import numpy as np
 from matplotlib.axes import Axes
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
+from matplotlib.ticker import EngFormatter, MaxNLocator
 
 from olexplore.engine.validation import describe, is_real_number
 from olexplore.problems.base import Surface
@@ -46,6 +57,7 @@ from olexplore.ui.figure_panels import (
 __all__ = ["BACKENDS", "PANELS", "LiveFigure", "Trace"]
 
 PANELS = ("loss", "learning_rate", "global_norm")
+NOTE_STATUSES = ("diverged", "failed")  # a trace in one of these gets a note in the title
 FRAME_SHARE = 0.12  # of the wall time a redraw may take, within the 4 frames a second below
 MAX_FRAME_INTERVAL = 0.25
 _TITLE_INCHES, _LEGEND_ROW_INCHES, _LEGEND_COLUMN_INCHES = 0.3, 0.2, 2.6
@@ -71,6 +83,7 @@ class Trace:
     linestyle: str = "-"
     visible: bool = True
     status: str = "running"  # "diverged" runs get an × at their last finite point
+    reason: str = ""  # why a diverged or failed run ended: its note in the title
 
     @classmethod
     def styled(cls, index: int, key: str, label: str, history: History, **fields: Any) -> Trace:
@@ -121,6 +134,9 @@ class LiveFigure:
         self._smoothing = 0.0
         self._traces: list[Trace] = []
         self._drawn: dict[str, RunArtists] = {}
+        self._notes: dict[str, str] = {}  # trace key -> its note (mark)
+        self._pending_note: str | None = None  # mark() before the trace's status says why
+        self._shape: tuple = ()  # what update() draws at once when it changes
         self._surface: Surface | None = None
         self._layers = FrameLayers()
         self._structure = 0  # bumped whenever the background changes
@@ -136,11 +152,17 @@ class LiveFigure:
             ax = self.figure.add_axes((0, 0, 1, 1), sharex=self._axes.get("loss"))
             ax.set_autoscale_on(False)
             ax.set_ylabel(_YLABELS[panel])
+            ax.yaxis.get_offset_text().set_fontsize("small")
             ax.grid(True, alpha=0.3)
             ax.tick_params(labelbottom=panel == PANELS[-1], labelsize="small")
             self._axes[panel] = ax
             self._reset_y(panel)
         self._axes[PANELS[-1]].set_xlabel("step")
+        steps = self._axes["loss"].xaxis  # shared by the three panels
+        steps.set_major_locator(
+            MaxNLocator(nbins=max(3, int(width - 1.1)), integer=True, steps=[1, 2, 2.5, 5, 10])
+        )
+        steps.set_major_formatter(EngFormatter(sep=""))  # 350k, 1.2M: short labels
         self._set_view(self._axes["loss"], "x", (0.0, 100.0))
         self._layout()
         self.draw()
@@ -229,14 +251,69 @@ class LiveFigure:
             self._sync_artists(self._traces)
             self.draw()
 
-    def mark(self, text: str) -> None:
-        """Show a short note in the figure title, e.g. ``"diverged at step 37"`` (``""``: none)."""
+    def mark(self, text: str, key: str | None = None) -> None:
+        """A note in the title for one run, e.g. ``"diverged at step 37"``, shown as
+        ``"<label>: <text>"`` while its trace is shown: the trace of ``key``, or without a key
+        the shown traces that have diverged or failed (if none has yet, those that have at the
+        next :meth:`update`). A note goes with its trace (removed, or a new history under its
+        key: a reset). ``text=""`` clears the note of ``key``, or all. A diverged or failed
+        trace without a note shows its ``reason`` (or status).
+
+        >>> live = LiveFigure(backend="png")
+        >>> history = History()
+        >>> history.extend({"loss": [1.0, float("nan")]})
+        >>> live.update([Trace("a", "Adam", history, "k", status="diverged")])
+        True
+        >>> live.mark("diverged at step 1"); live.title
+        'Adam: diverged at step 1'
+        >>> _ = live.update([]); live.title
+        ''
+        """
         if not isinstance(text, str):
             raise ValueError(f"text: got {describe(text)}; accepted: a string.")
+        if key is not None and not isinstance(key, str):
+            raise ValueError(f"key: got {describe(key)}; accepted: a trace's key (str) or None.")
         with self._lock:
+            if key is not None:
+                if text:
+                    self._notes[key] = text
+                else:
+                    self._notes.pop(key, None)
+            elif not text:
+                self._notes.clear()
+                self._pending_note = None
+            else:
+                self._pending_note = text
+                self._attach_pending_note(self._traces)
+            self._sync_title(self._traces)
+            self.draw()
+
+    @property
+    def title(self) -> str:
+        """The figure's title: the notes of the shown runs (see :meth:`mark`)."""
+        return self._title.get_text()
+
+    def _attach_pending_note(self, traces: list[Trace]) -> None:
+        ended = [t for t in traces if t.status in NOTE_STATUSES and t.key not in self._notes]
+        if self._pending_note and ended:
+            for trace in ended:
+                self._notes[trace.key] = self._pending_note
+            self._pending_note = None
+
+    def _sync_title(self, traces: list[Trace]) -> None:
+        notes = []
+        for trace in traces:
+            note = self._notes.get(trace.key)
+            if note is None and trace.status in NOTE_STATUSES:
+                note = trace.reason or trace.status
+            if note and trace.visible:
+                notes.append(f"{trace.label}: {note}" if trace.label else note)
+        if len(notes) > 2:
+            notes = [*notes[:2], f"+ {len(notes) - 2} more"]
+        text = " · ".join(notes)
+        if text != self._title.get_text():
             self._title.set_text(text)
             self._structure += 1
-            self.draw()
 
     # ----------------------------------------------------------------- drawing
     def update(self, traces: Iterable[Trace], *, force: bool = False) -> bool:
@@ -246,9 +323,22 @@ class LiveFigure:
         shows or hides artists; their data follow at the next draw."""
         traces = _check_traces(traces)
         with self._lock:
+            shape = tuple(
+                (t.key, id(t.history), t.visible, t.status == "running", t.status) for t in traces
+            )
+            shrunk = any(
+                len(t.history) < self._drawn[t.key].fed_length
+                for t in traces
+                if t.key in self._drawn and self._drawn[t.key].history is t.history
+            )
+            changed, self._shape = shape != self._shape or shrunk, shape
             self._traces = traces
             self._sync_artists(traces)
-            if not force and time.perf_counter() - self._last_draw < self.frame_interval:
+            self._attach_pending_note(traces)
+            self._pending_note = None  # a note waits for one update at most
+            self._sync_title(traces)
+            due = time.perf_counter() - self._last_draw >= self.frame_interval
+            if not (force or changed or due):
                 return False
             self.draw()
             return True
@@ -273,6 +363,18 @@ class LiveFigure:
             self._costs.append(self.last_draw_seconds)
             return self.last_draw_seconds
 
+    def rendered(self) -> np.ndarray:
+        """The figure drawn whole by matplotlib now, as ``(height, width, 4)`` RGBA (a copy),
+        without sending anything: what the browser's canvas shows once the last frame is in.
+
+        >>> LiveFigure(backend="png").rendered().shape
+        (600, 900, 4)
+        """
+        with self._lock:
+            canvas = self.figure.canvas
+            FigureCanvasAgg.draw(canvas)  # only renders (ipympl's own draw also sends)
+            return np.array(canvas.buffer_rgba())
+
     def _shown(self) -> list[tuple[Line2D, int, int, int]]:
         """The visible artists of all runs in drawing order: ``(line, generation, settled
         points, history length)``."""
@@ -289,11 +391,14 @@ class LiveFigure:
         keys = {trace.key for trace in traces}
         for key in [key for key in self._drawn if key not in keys]:
             self._drawn.pop(key).remove()
+        for key in [key for key in self._notes if key not in keys]:
+            del self._notes[key]
         for trace in traces:
             drawn = self._drawn.get(trace.key)
             if drawn is None or drawn.history is not trace.history:
                 if drawn is not None:  # a new history under the same key: start afresh
                     drawn.remove()
+                    self._notes.pop(trace.key, None)
                 drawn = self._drawn[trace.key] = RunArtists(trace.history, self._smoothing)
             drawn.sync(trace, self._axes, self._smoothing)
         self._sync_legend(traces)
@@ -351,23 +456,34 @@ class LiveFigure:
         return extents
 
     def _update_limits(self, extents: dict[str, list[float]]) -> None:
-        shown = [t.history for t in self._traces if t.visible and len(t.history)]
+        """While a shown run trains, sticky limits with room to grow; otherwise limits that fit
+        the data shown. A linear axis of values >= 0 never goes below 0."""
+        shown = [t for t in self._traces if t.visible and len(t.history)]
+        training = any(t.status == "running" for t in shown)
         loss_ax = self._axes["loss"]
-        if shown and not self._user_moved(loss_ax, "x"):
-            first = min(h.first_step for h in shown)
-            last = max(h.first_step + len(h) - 1 for h in shown)
-            view = sticky_limits(loss_ax.get_xlim(), first, last, grow=1.0, pad=0.0)
+        if not self._user_moved(loss_ax, "x"):
+            view: tuple[float, float] | None = (0.0, 100.0)
+            if shown:
+                first = min(t.history.first_step for t in shown)
+                last = max(t.history.first_step + len(t.history) - 1 for t in shown)
+                kept = loss_ax.get_xlim() if training else None
+                view = sticky_limits(kept, first, last, grow=float(training), pad=0.0)
             if view is not None:
                 self._set_view(loss_ax, "x", view)
         for panel in PANELS:
             low, high = extents[panel]
-            ax = self._axes[panel]
-            if low <= high and not self._user_moved(ax, "y"):
-                view = sticky_limits(
-                    ax.get_ylim(), low, high, log=self._log_y[panel], pad=0.05, grow=1.0
-                )
-                if view is not None:
-                    self._set_view(ax, "y", view)
+            ax, log = self._axes[panel], self._log_y[panel]
+            if self._user_moved(ax, "y"):
+                continue
+            if low > high:  # nothing drawn
+                view = (0.1, 10.0) if log else (0.0, 1.0)
+            else:
+                kept = ax.get_ylim() if training else None
+                view = sticky_limits(kept, low, high, log=log, pad=0.05, grow=float(training))
+            if view is not None:
+                if not log and low >= 0 and view[0] < 0:
+                    view = (0.0, view[1])
+                self._set_view(ax, "y", view)
 
     def _set_view(self, ax: Axes, axis: str, view: tuple[float, float]) -> None:
         (ax.set_xlim if axis == "x" else ax.set_ylim)(view)
@@ -386,7 +502,8 @@ class LiveFigure:
             ax.set_ylim(0.1, 10.0)
             ax.set_yscale("log", nonpositive="mask")
         else:
-            ax.set_yscale("linear")
+            ax.set_yscale("linear")  # installs a new locator: keep about 4 ticks
+            ax.yaxis.set_major_locator(MaxNLocator(nbins=4, steps=[1, 2, 2.5, 5, 10]))
         self._set_view(ax, "y", (0.1, 10.0) if log else (0.0, 1.0))
         self._structure += 1
 

@@ -27,9 +27,11 @@ import pytest
 from playwright.sync_api import BrowserContext, sync_playwright
 
 from tests.browser.helpers import BrowserPage
+from tests.browser.truth import TRUTH_DIR_VARIABLE, with_hook
 
 ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOK = ROOT / "notebooks" / "explorer.ipynb"
+TRUTH_NOTEBOOK = "truth.ipynb"  # the explorer notebook with the truth hook (tests/browser/truth.py)
 ARTIFACTS = ROOT / "test-artifacts" / "browser"
 CHROMIUM = Path(os.environ.get("OLEXPLORE_CHROMIUM", "/usr/bin/chromium"))
 # The flags of environment.md; Playwright adds its own (headless, automation) to these.
@@ -149,7 +151,13 @@ def jupyter_home(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def server_env(jupyter_home) -> dict:
+def truth_dir(tmp_path_factory) -> Path:
+    """Where the truth hook of ``truth.ipynb`` saves the kernel's figure (NN.png)."""
+    return tmp_path_factory.mktemp("truth")
+
+
+@pytest.fixture(scope="session")
+def server_env(jupyter_home, truth_dir) -> dict:
     env = dict(os.environ)
     env.pop("MPLBACKEND", None)  # `make test` sets Agg; a person's kernel does not have it
     env.update(
@@ -161,6 +169,7 @@ def server_env(jupyter_home) -> dict:
         TF_ENABLE_ONEDNN_OPTS="0",
         PYTHONUNBUFFERED="1",
     )
+    env[TRUTH_DIR_VARIABLE] = str(truth_dir)  # read only by truth.ipynb's hook cell
     return env
 
 
@@ -170,6 +179,7 @@ def notebook_dir(tmp_path_factory) -> Path:
     repository's executed notebook."""
     folder = tmp_path_factory.mktemp("notebooks")
     shutil.copy2(NOTEBOOK, folder / NOTEBOOK.name)
+    with_hook(NOTEBOOK, folder / TRUTH_NOTEBOOK)
     return folder
 
 
@@ -196,15 +206,14 @@ def jupyter_lab(chromium, notebook_dir, server_env) -> Iterator[str]:
         yield url
 
 
-@pytest.fixture(scope="session")
-def voila(chromium, notebook_dir, server_env) -> Iterator[str]:
-    """Voilà serving the explorer notebook as an app on 127.0.0.1; the app's URL."""
+@contextmanager
+def _voila(notebook: str, notebook_dir: Path, server_env: dict) -> Iterator[str]:
     port = _free_port()
     command = [
         sys.executable,
         "-m",
         "voila",
-        NOTEBOOK.name,
+        notebook,
         "--no-browser",
         f"--port={port}",
         "--Voila.ip=127.0.0.1",
@@ -212,7 +221,21 @@ def voila(chromium, notebook_dir, server_env) -> Iterator[str]:
     url = f"http://127.0.0.1:{port}"
     # a cheap page: "/" itself would start a kernel and run the notebook
     ready = f"{url}/voila/static/voila.js"
-    with _serve("voila", command, notebook_dir, server_env, ready):
+    with _serve(f"voila-{Path(notebook).stem}", command, notebook_dir, server_env, ready):
+        yield url
+
+
+@pytest.fixture(scope="session")
+def voila(chromium, notebook_dir, server_env) -> Iterator[str]:
+    """Voilà serving the explorer notebook as an app on 127.0.0.1; the app's URL."""
+    with _voila(NOTEBOOK.name, notebook_dir, server_env) as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def voila_truth(chromium, notebook_dir, server_env) -> Iterator[str]:
+    """Voilà serving ``truth.ipynb`` (the explorer notebook with the truth hook)."""
+    with _voila(TRUTH_NOTEBOOK, notebook_dir, server_env) as url:
         yield url
 
 

@@ -26,6 +26,7 @@ class BrowserPage:
         self.page = page
         self.folder = folder
         self.console: list[str] = []
+        self.frames: list[float] = []  # when each ipympl frame came in (time.monotonic())
         self._shots = 0
         page.on("console", lambda m: self.console.append(f"console.{m.type}: {m.text}"))
         page.on("pageerror", lambda e: self.console.append(f"pageerror: {e}"))
@@ -36,10 +37,13 @@ class BrowserPage:
         page.on("websocket", self._watch_kernel)
 
     def _watch_kernel(self, websocket: Any) -> None:
-        """Log the kernel's error replies (a traceback from a widget callback, or from a widget
-        state the front end asked for): they show nowhere on the page."""
+        """Count ipympl's frames, and log the kernel's error replies (a traceback from a widget
+        callback, or from a widget state the front end asked for): they show nowhere on the
+        page."""
 
         def received(payload: str | bytes) -> None:
+            if isinstance(payload, bytes) and b"comm_msg" in payload and b"binary" in payload:
+                self.frames.append(time.monotonic())  # a figure frame (its PNG attached)
             text = payload.decode("utf-8", "replace") if isinstance(payload, bytes) else payload
             if KERNEL_ERROR_TYPE.search(text):
                 for name, value in KERNEL_ERROR.findall(text):
@@ -251,3 +255,39 @@ def pause_while_playing(browser: BrowserPage, explorer: ExplorerView) -> tuple[f
     assert explorer.step() == first, "the step counter still moves after Pause"
     browser.screenshot("paused")
     return explorer.pause_latency()
+
+
+def menu(page: Page, name: str, item: str) -> None:
+    """Click ``item`` in JupyterLab's menu ``name``, as a person does."""
+    page.locator(".lm-MenuBar-itemLabel", has_text=re.compile(rf"^{re.escape(name)}$")).click()
+    page.locator(".lm-Menu-itemLabel", has_text=re.compile(rf"^{re.escape(item)}$")).click()
+
+
+def run_all_in_lab(browser: BrowserPage, lab_url: str, notebook: str) -> ExplorerView:
+    """Open ``notebook`` in JupyterLab, clear its outputs and Run All Cells; once the last
+    cell's output is there, the explorer on the page (the page is closed on failure)."""
+    page = browser.page
+    try:
+        page.goto(f"{lab_url}/lab/tree/{notebook}?reset", timeout=60_000)
+        page.locator(".jp-NotebookPanel").wait_for(timeout=60_000)
+        # the kernel has started and is idle (status bar: "Python 3 (ipykernel) | Idle")
+        page.locator(".jp-StatusBar-Widget", has_text=re.compile(r"\|\s*Idle")).first.wait_for(
+            timeout=60_000
+        )
+        browser.screenshot("opened")
+        # the copy holds the outputs of `make notebooks`: clear them, so that what follows
+        # can only come from this kernel
+        menu(page, "Edit", "Clear Outputs of All Cells")
+        output = page.locator(".jp-OutputArea-output", has_text="closer to the minimum")
+        output.wait_for(state="detached")
+        menu(page, "Run", "Run All Cells")
+        output.wait_for(timeout=120_000)  # the last cell's output: every cell has run
+        explorer = ExplorerView(page)
+        explorer.status.wait_for()
+        browser.screenshot("ran-all-cells")
+        return explorer
+    except Exception:
+        browser.screenshot("setup-failed")
+        browser.save_console()
+        page.close()
+        raise

@@ -9,7 +9,11 @@ import re
 
 import pytest
 
-from tests.browser.helpers import ExplorerView, pause_while_playing, wait_until
+from tests.browser.helpers import (
+    pause_while_playing,
+    run_all_in_lab,
+    wait_until,
+)
 
 pytestmark = pytest.mark.browser
 
@@ -20,45 +24,16 @@ FIRST_RATE, SECOND_RATE = "0.02", "0.002"  # on the log slider's grid after roun
 LINE_PANELS = (0.0, 0.15, 0.55, 1.0)
 
 
-def menu(page, name, item):
-    """Click ``item`` in JupyterLab's menu ``name``, as a person does."""
-    page.locator(".lm-MenuBar-itemLabel", has_text=re.compile(rf"^{re.escape(name)}$")).click()
-    page.locator(".lm-Menu-itemLabel", has_text=re.compile(rf"^{re.escape(item)}$")).click()
-
-
 @pytest.fixture(scope="module")
 def lab(jupyter_lab, open_page):
     """The notebook open in JupyterLab after Run → Run All Cells, its explorer shown."""
     browser = open_page("lab")
-    page = browser.page
-    try:
-        page.goto(f"{jupyter_lab}/lab/tree/explorer.ipynb?reset", timeout=60_000)
-        page.locator(".jp-NotebookPanel").wait_for(timeout=60_000)
-        # the kernel has started and is idle (status bar: "Python 3 (ipykernel) | Idle")
-        page.locator(".jp-StatusBar-Widget", has_text=re.compile(r"\|\s*Idle")).first.wait_for(
-            timeout=60_000
-        )
-        browser.screenshot("opened")
-        # the copy holds the outputs of `make notebooks`: clear them, so that what follows
-        # can only come from this kernel
-        menu(page, "Edit", "Clear Outputs of All Cells")
-        output = page.locator(".jp-OutputArea-output", has_text="closer to the minimum")
-        output.wait_for(state="detached")
-        menu(page, "Run", "Run All Cells")
-        output.wait_for(timeout=120_000)  # the last cell's output: every cell has run
-        explorer = ExplorerView(page)
-        explorer.status.wait_for()
-        browser.screenshot("ran-all-cells")
-    except Exception:
-        browser.screenshot("setup-failed")
-        browser.save_console()
-        page.close()
-        raise
+    explorer = run_all_in_lab(browser, jupyter_lab, "explorer.ipynb")
     try:
         yield browser, explorer
     finally:
         browser.save_console()
-        page.close()
+        browser.page.close()
 
 
 def test_run_all_shows_one_explorer_with_the_notebooks_finished_run(lab):
@@ -170,9 +145,9 @@ def test_keep_run_then_play_draws_both_runs(lab):
     )
 
     explorer.button("Keep run").click()
-    wait_until(
+    wait_until(  # the rows come first, their numbers in the next widget messages
         browser.page,
-        lambda: len(explorer.rows()) == 2,
+        lambda: len(rows := explorer.rows()) == 2 and all(row["step"] for row in rows),
         10,
         lambda: f"the run table shows two runs (rows: {explorer.rows()})",
     )

@@ -2,6 +2,8 @@
 that match a full redraw, NaN/inf without warnings, the ipympl canvas and its lock."""
 
 import io
+import itertools
+import json
 import threading
 import time
 import warnings
@@ -18,6 +20,7 @@ from olexplore.ui.canvas import png_bytes
 from olexplore.ui.decimate import min_max_envelope
 from olexplore.ui.figure_panels import Envelope, Smoother, bucket_size, sticky_limits
 from olexplore.ui.live_figure import PANELS, LiveFigure, Trace
+from tests.browser.truth import TOLERANCE, differing_share
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -273,8 +276,8 @@ def test_diverged_traces_get_a_cross_at_their_last_finite_point():
     cross = live.artists("d")["loss:diverged"]
     assert cross.get_visible() and cross.get_marker() == "x"
     assert list(cross.get_xdata()) == [13] and list(cross.get_ydata()) == [40.0]
-    live.mark("diverged at step 14")
-    assert live.figure._suptitle.get_text() == "diverged at step 14"
+    live.mark("diverged at step 14")  # the note goes with its run: "<label>: <note>"
+    assert live.figure._suptitle.get_text() == "diverged: diverged at step 14"
 
 
 # ----------------------------------------------------------------------------- drawing
@@ -503,3 +506,169 @@ def test_ipympl_last_frame_is_a_data_url():
     )
     figure.update([Trace("a", "a", history, "#0072B2")], force=True)
     assert figure.widget._data_url.startswith("data:image/png;base64,iVBORw0KGgo")
+
+
+# ----------------------------------------------------------------------------- truth
+def sent_frames(live):
+    """Collect what the ipympl canvas sends: ``[(mode, png bytes)]`` for each binary frame."""
+    sent, mode = [], {"now": live.widget._current_image_mode}
+    original = live.widget.send
+
+    def send(content, buffers=None):
+        message = json.loads(content["data"])
+        if message["type"] == "image_mode":
+            mode["now"] = message["mode"]
+        if message["type"] == "binary":
+            sent.append((mode["now"], bytes(buffers[0])))
+        return original(content, buffers)
+
+    live.widget.send = send
+    assert live.widget.manager.web_sockets == [live.widget]  # ipympl sends to the canvas's comm
+    return sent
+
+
+def decoded(data):
+    return np.asarray(Image.open(io.BytesIO(data)).convert("RGB"))
+
+
+def assert_true_frame(live, shown):
+    share = differing_share(shown, live.rendered())
+    assert share < TOLERANCE, f"{share:.2%} of the pixels differ from a full draw"
+
+
+def test_every_frame_is_whole_and_equals_the_figure_drawn_whole():
+    """The explorer's sequence without a browser: play, pause, step, reset (a new history under
+    the key), a problem change, log y, a deletion, a finished run, a note. Every frame the ipympl
+    canvas sends is a full frame that equals ``rendered()`` (the browser test's tolerance)."""
+    live = LiveFigure(backend="ipympl", min_interval=0.0)
+    sent = sent_frames(live)
+    live.set_surface(get_problem("rosenbrock").surface())
+    runs = {"a": history(3000, 0, position=True), "b": history(1500, 1, position=True)}
+
+    def traces(status="running", **statuses):
+        return [
+            Trace.styled(i, key, f"run {key}", h, status=statuses.get(key, status))
+            for i, (key, h) in enumerate(runs.items())
+        ]
+
+    def check(what):
+        assert sent, what
+        mode, data = sent[-1]
+        assert mode == "full", what
+        assert_true_frame(live, decoded(data))
+
+    for step in range(4):  # play
+        grow(runs["a"], 200, step)
+        live.update(traces(b="paused"), force=True)
+    check("playing")
+    live.update(traces("paused"), force=True)
+    check("paused")
+    for _ in range(3):
+        grow(runs["a"], 1)
+        live.update(traces("paused"), force=True)
+    check("stepped")
+    runs["a"] = history(1, 5, position=True)  # reset: a fresh history under the same key
+    assert live.update(traces("ready", b="paused"))
+    check("reset")
+    live.set_surface(None)  # digits-mlp: no contour
+    check("problem changed")
+    live.set_log_y("learning_rate", True)
+    check("log y")
+    del runs["b"]
+    assert live.update(traces("ready"))
+    check("deleted")
+    grow(runs["a"], 4000, 9)
+    live.update(traces("diverged"), force=True)
+    live.mark("diverged at step 4000")
+    check("diverged")
+    assert live.title == "run a: diverged at step 4000"
+    assert len(sent) >= 12
+
+
+def test_structural_changes_draw_at_once_despite_the_frame_budget():
+    live = live_figure(min_interval=60.0)
+    a, b = history(500), history(800, 1)
+    traces = [Trace("a", "a", a, "#0072B2"), Trace("b", "b", b, "#D55E00")]
+    assert live.update(traces)
+    grow(a, 10)
+    assert not live.update(traces)  # only growth: waits for the next frame
+    assert live.update(traces[:1])  # a deletion
+    assert live.update([Trace("a", "a", history(3), "#0072B2")])  # a reset (new history)
+    assert live.update([Trace("a", "a", live._traces[0].history, "#0072B2", status="paused")])
+    assert not live.update(live._traces)
+    assert live.update([Trace("a", "a", live._traces[0].history, "#0072B2", visible=False)])
+
+
+def test_limits_fit_the_data_once_nothing_trains():
+    h = History()
+    steps = np.arange(20_000)
+    h.extend(
+        {
+            "loss": np.exp(-steps / 5000.0) + 0.1,
+            "learning_rate": 0.1 * 0.9 ** (steps / 1000.0),  # 0.0135 ... 0.1, all > 0
+            "global_norm": np.full(20_000, 2.0),
+        }
+    )
+    live = live_figure()
+    live.set_log_y("learning_rate", False)
+    live.update([Trace("a", "a", h, "#0072B2", status="running")], force=True)
+    assert live.axes["loss"].get_xlim()[1] > 30_000  # room to grow while it trains
+    live.update([Trace("a", "a", h, "#0072B2", status="finished")], force=True)
+    assert live.axes["loss"].get_xlim() == (0.0, 19_999.0)
+    low, high = live.axes["learning_rate"].get_ylim()
+    assert 0.0 <= low <= 0.0135 and 0.1 <= high <= 0.11  # never below 0 for rates > 0
+    low, high = live.axes["global_norm"].get_ylim()  # a constant: 0.05 decade around it
+    assert live.axes["global_norm"].get_yscale() == "log"
+    assert np.allclose(np.log10([low, high]), np.log10(2.0) + np.array([-0.05, 0.05]))
+
+
+def test_step_labels_at_350k_steps_are_short_and_never_overlap():
+    h = History()
+    steps = np.arange(350_000)
+    h.extend({"loss": 1 + np.sin(steps / 9e3), "learning_rate": np.full(350_000, 0.01)})
+    live = live_figure()
+    live.update([Trace("a", "a", h, "#0072B2", status="finished")], force=True)
+    ax = live.axes["global_norm"]  # the panel with the step labels
+    renderer = live.figure.canvas.get_renderer()
+    labels = [t for t in ax.get_xticklabels() if t.get_text()]
+    assert 4 <= len(labels) <= 9 and "350k" in [t.get_text() for t in labels]
+    boxes = sorted((t.get_window_extent(renderer) for t in labels), key=lambda b: b.x0)
+    assert all(left.x1 + 5 < right.x0 for left, right in itertools.pairwise(boxes))
+
+
+def test_a_note_goes_with_its_run():
+    a, b = history(100), history(100, 1)
+
+    def traces(status_a="running", history_a=a, with_b=True):
+        shown = [Trace("a", "run a", history_a, "#0072B2", status=status_a)]
+        return [*shown, Trace("b", "run b", b, "#D55E00")] if with_b else shown
+
+    live = live_figure()
+    live.update(traces())
+    live.mark("diverged at step 99")  # before the figure knows: waits for the next update
+    assert live.title == ""
+    live.update(traces("diverged"))
+    assert live.title == "run a: diverged at step 99"
+    live.update(traces("diverged"))  # and stays with run a only
+    live.mark("slow", key="b")
+    assert live.title == "run a: diverged at step 99 · run b: slow"
+    live.update(traces("diverged", with_b=False))  # run b deleted: its note goes
+    assert live.title == "run a: diverged at step 99"
+    live.update(traces("ready", history_a=history(3)))  # run a reset: a new history
+    assert live.title == ""
+    live.update(traces("failed", history_a=a))  # no mark: the reason of the trace, or status
+    assert live.title == "run a: failed"
+    live.mark("")
+    live.update([Trace("a", "run a", a, "k", status="failed", reason="failed at step 3: boom")])
+    assert live.title == "run a: failed at step 3: boom"
+    with pytest.raises(ValueError, match=r"key: got 3 \(int\)"):
+        live.mark("x", key=3)
+
+
+def test_ipympl_version_outside_the_range_is_refused_clearly():
+    from olexplore.ui.canvas import IPYMPL_VERSIONS, check_ipympl_version
+
+    assert IPYMPL_VERSIONS == ((0, 10), (0, 11))
+    check_ipympl_version("0.10.0")
+    with pytest.raises(ImportError, match=r"ipympl 0\.11\.1 is installed; accepted: ipympl "):
+        check_ipympl_version("0.11.1")
