@@ -20,8 +20,9 @@ from typing import Any
 import numpy as np
 
 from olexplore._tensorflow import tf
+from olexplore.engine.train_op import TrainOp
 from olexplore.engine.validation import describe
-from olexplore.problems.base import Problem
+from olexplore.problems.base import Problem, Setup
 from olexplore.runs.builder import (
     Snapshot,
     TrainState,
@@ -197,8 +198,11 @@ class Run:
         self.config = config
         self.problem = problem_of(config, problem)
         with collecting_variables() as self._created:
-            self.setup = build_setup(config, self.problem)
-            self.train_op = build_train_op(config, self.setup, variable_norms=record_variable_norms)
+            # Both None once release() has dropped them: _require_built() reads them.
+            self.setup: Setup | None = build_setup(config, self.problem)
+            self.train_op: TrainOp | None = build_train_op(
+                config, self.setup, variable_norms=record_variable_norms
+            )
         self._iterator = None if self.setup.data is None else iter(self.setup.data)
         self._state: TrainState | None = None  # made before the first chunk
         self._snapshot: Snapshot | None = None  # taken before every chunk
@@ -207,7 +211,7 @@ class Run:
         self.surface = self.setup.surface  # these two outlive release()
         self.variable_names = self.setup.variable_names
         self.chunk_seconds = float(chunk_seconds)
-        self.evaluate_every = None
+        self.evaluate_every: int | None = None
         if self.setup.evaluate is not None:
             self.evaluate_every = evaluate_every or max(
                 1, math.ceil(config.steps / _EVALUATIONS_PER_RUN)
@@ -241,7 +245,7 @@ class Run:
     @property
     def traces(self) -> int:
         """How often the fused step was traced; live changes leave it unchanged."""
-        return self.train_op.tracing_count
+        return self._require_built("counting traces")[1].tracing_count
 
     @property
     def done(self) -> bool:
@@ -334,23 +338,34 @@ class Run:
                 f"one thread at a time: {advice}."
             )
 
-    def _prepare(self) -> None:
+    def _require_built(self, action: str) -> tuple[Setup, TrainOp]:
+        """``(setup, train_op)``, or a ValueError naming ``action`` once :meth:`release` ran."""
+        if self.setup is None or self.train_op is None:
+            raise ValueError(
+                f"this run was released; {action} needs a run that was not (start a new Run "
+                "with the same Config)."
+            )
+        return self.setup, self.train_op
+
+    def _prepare(self) -> TrainState:
         """Build the optimizer and trace the chunk (0 steps), then list the training state."""
+        setup, train_op = self._require_built("training")
         with collecting_variables() as created:
-            self.train_op.run_steps(0, data=self._iterator, record=self.setup.record)
-        extra = self.setup.extras.get("model")
-        variables = [*self._created, *created, *self.setup.variables]
+            train_op.run_steps(0, data=self._iterator, record=setup.record)
+        extra = setup.extras.get("model")
+        variables = [*self._created, *created, *setup.variables]
         variables += list(getattr(extra, "variables", []) or [])
         self._state = TrainState(variables)
         self._created = []
+        return self._state
 
-    def _in_step(self) -> None:
-        done_in_op = int(self.train_op.iterations.numpy())
+    def _in_step(self, state: TrainState) -> None:
+        done_in_op = int(self._require_built("training")[1].iterations.numpy())
         if done_in_op == self.step:
             return
         snapshot = self._snapshot
         if snapshot is not None and snapshot.step == self.step:  # e.g. a third Ctrl-C
-            self._state.restore(snapshot)
+            state.restore(snapshot)
             return
         raise RuntimeError(
             f"the train op ran {done_in_op} steps but the history holds {self.step}; "
@@ -359,9 +374,8 @@ class Run:
 
     def _advance(self, max_steps: int | None) -> int:
         start = self.step
-        if self._state is None:
-            self._prepare()
-        self._in_step()
+        state = self._prepare() if self._state is None else self._state
+        self._in_step(state)
         every = self.evaluate_every
         if every and start == 0 and not len(self.history.evaluations["step"]):
             self._evaluate()
@@ -373,44 +387,45 @@ class Run:
         if count <= 0:
             self._finish()
             return 0
-        self._snapshot = snapshot = self._state.snapshot(start)
+        self._snapshot = snapshot = state.snapshot(start)
         try:
             with _deferred_interrupts() as interrupted:
                 ran = self._chunk(count, adapt=True)
         except BaseException:
             if self.step == start:  # the weights may be ahead of the history: make them agree
-                self._recover(snapshot)
+                self._recover(state, snapshot)
             raise
         if interrupted():
             raise KeyboardInterrupt(f"interrupted at step {self.step}")
         return ran
 
-    def _recover(self, snapshot: Snapshot) -> None:
+    def _recover(self, state: TrainState, snapshot: Snapshot) -> None:
         """Roll the chunk back to ``snapshot``, then run its good steps again one by one.
 
         The step counter may have run one step ahead of the weights (its increment does not
         wait for the loss), so it only bounds the replay: single steps are atomic, and the
         first that fails is undone and ends the replay.
         """
-        bound = int(self.train_op.iterations.numpy()) - snapshot.step
-        self._state.restore(snapshot)
+        bound = int(self._require_built("training")[1].iterations.numpy()) - snapshot.step
+        state.restore(snapshot)
         with _deferred_interrupts():
             for _ in range(bound):
-                before = self._state.snapshot(self.step)
+                before = state.snapshot(self.step)
                 try:
                     self._chunk(1, adapt=False)
                 except BaseException:  # noqa: BLE001 - the first error is the one to report
-                    self._state.restore(before)
+                    state.restore(before)
                     return
                 if self.status != "running":  # diverged, finished, out of data
                     return
 
     def _chunk(self, count: int, *, adapt: bool) -> int:
         """Run ``count`` steps in one call and record them (divergence, evaluation, end)."""
-        traces = self.traces
+        setup, train_op = self._require_built("training")
+        traces = train_op.tracing_count
         began = time.perf_counter()
-        chunk = self.train_op.run_steps(
-            count, data=self._iterator, stop_on_nonfinite=True, record=self.setup.record
+        chunk = train_op.run_steps(
+            count, data=self._iterator, stop_on_nonfinite=True, record=setup.record
         )
         elapsed = time.perf_counter() - began
         ran = len(chunk["loss"])
@@ -418,7 +433,7 @@ class Run:
         chunk["wall_time"] = (self.seconds + elapsed * fractions).astype(np.float32)
         self.history.extend(chunk)
         self.seconds += elapsed
-        if adapt and ran and self.traces == traces:  # a chunk that compiled says nothing
+        if adapt and ran and train_op.tracing_count == traces:  # a chunk that compiled says nothing
             self._adapt_chunk_size(elapsed / ran)
         if ran and self._check_divergence(chunk):
             return ran
@@ -448,7 +463,9 @@ class Run:
         return True
 
     def _evaluate(self) -> None:
-        self.history.add_evaluation(self.step, self.setup.evaluate())
+        evaluate = self._require_built("evaluating")[0].evaluate
+        if evaluate is not None:  # without it evaluate_every is None (ignored if set by hand)
+            self.history.add_evaluation(self.step, evaluate())
 
     def _finish(self) -> None:
         evaluated = self.history.evaluations["step"]
@@ -484,7 +501,7 @@ class Run:
                 if target is not None and self.step >= target:
                     break
                 self.advance(None if target is None else target - self.step)
-                if self.status == "failed":
+                if self.status == "failed" and self.error is not None:  # advance() sets both
                     raise self.error
                 if progress is not None:
                     progress(self)
@@ -503,29 +520,25 @@ class Run:
         if old != new and self.step > 0:
             self.changes.append((self.step, field, old, new))
 
-    def _require_op(self) -> None:
-        if self.train_op is None:
-            raise ValueError("this run was released; live changes need a run that was not.")
-
     def set_learning_rate(self, value: float) -> None:
         """Change the base learning rate from the next step on (no reset, no retrace)."""
-        self._require_op()
+        train_op = self._require_built("a live change")[1]
         config = self.config.replace(learning_rate=value)  # validates, names the argument
-        self.train_op.learning_rate = config.learning_rate
+        train_op.learning_rate = config.learning_rate
         self._note("learning_rate", self.config.learning_rate, config.learning_rate)
         self.config = config
 
     def set_noise_scale(self, value: float) -> None:
         """Change the gradient-noise standard deviation (0 switches the noise off)."""
-        self._require_op()
+        train_op = self._require_built("a live change")[1]
         config = self.config.replace(noise_scale=value)
-        self.train_op.gradient_noise_scale = config.noise_scale
+        train_op.gradient_noise_scale = config.noise_scale
         self._note("noise_scale", self.config.noise_scale, config.noise_scale)
         self.config = config
 
     def set_clip_norm(self, value: float) -> None:
         """Change the global-norm clip value (only with ``clipping.kind == "global_norm"``)."""
-        self._require_op()
+        train_op = self._require_built("a live change")[1]
         clipping = self.config.clipping
         if clipping.kind != "global_norm":
             raise ValueError(
@@ -534,7 +547,7 @@ class Run:
                 "kind needs a new Run)."
             )
         config = self.config.replace(clipping=dataclasses.replace(clipping, norm=value))
-        self.train_op.clip_norm = config.clipping.norm
+        train_op.clip_norm = config.clipping.norm
         self._note("clipping.norm", clipping.norm, config.clipping.norm)
         self.config = config
 
