@@ -41,7 +41,7 @@ def _replaced(obj: Any, path: str, value: Any, full: str) -> Any:
     if isinstance(obj, Mapping):
         return {**obj, path: value}
     head, _, rest = path.partition(".")
-    if not dataclasses.is_dataclass(obj):
+    if not dataclasses.is_dataclass(obj) or isinstance(obj, type):  # an instance only
         raise ValueError(f"grid: {full!r} goes into {obj!r}, which has no fields.")
     names = [f.name for f in dataclasses.fields(obj)]
     if head not in names:
@@ -269,7 +269,7 @@ class SweepResult:
         self._check_key(group_by, "group_by")
         sign = -1.0 if "accuracy" in metric else 1.0
         rows = self.table()
-        chosen: dict[str, dict[str, Any]] = {}
+        chosen: dict[str, tuple[dict[str, Any], float]] = {}  # group: (row, score)
         for index, row in enumerate(rows):
             if f"{metric}_mean" not in row:
                 raise ValueError(
