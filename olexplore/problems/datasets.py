@@ -173,7 +173,7 @@ def check_labels(labels: Any, argument: str, classes: int | None = None) -> np.n
         too_high = array >= classes if classes is not None else np.zeros(len(array), bool)
         bad = np.flatnonzero((array < 0) | too_high)
     if len(bad):
-        value = array[bad[0]]
+        value = array[bad[0]].item()  # a Python number (round() refuses NumPy's bool)
         value = int(value) if np.isfinite(value) and value == round(value) else float(value)
         raise ValueError(f"{argument}: got label {value} (at row {int(bad[0])}); {accepted}.")
     return array.astype(np.int32)

@@ -139,6 +139,19 @@ def test_bad_user_data_is_a_value_error_naming_the_argument(model, x, y, loss, m
         CustomProblem(model, x, y, loss=loss)
 
 
+def test_bool_labels_above_a_one_output_model_name_the_label():
+    one_output = keras.Sequential(
+        [
+            keras.Input((3,)),
+            keras.layers.Dense(1, kernel_initializer=keras.initializers.GlorotUniform(seed=0)),
+        ]
+    )
+    y = np.array([False, True, False])
+    message = r"y: got label 1 \(at row 1\); accepted: integer class labels from 0 to 0\.$"
+    with pytest.raises(ValueError, match=message):
+        CustomProblem(one_output, np.zeros((3, 3)), y, loss="sparse_categorical_crossentropy")
+
+
 def test_explore_refuses_bad_data_with_the_same_message(model):
     import olexplore  # noqa: PLC0415
 
