@@ -73,7 +73,9 @@ class Setup:
 class Problem(abc.ABC):
     """Something to train. Subclasses set the class attributes and implement :meth:`build`."""
 
-    name: ClassVar[str]
+    #: Set by each subclass; :class:`~olexplore.problems.custom.CustomProblem` sets it per
+    #: instance (the registry reads it from the class).
+    name: str
     title: ClassVar[str]
     description: ClassVar[str]
     kind: ClassVar[str]  # "surface", "toy", "real" or "custom"

@@ -73,9 +73,11 @@ def _keras_loss(loss: Any, argument: str) -> Callable[[Any, Any], Any]:
 
     if isinstance(loss, str):
         try:
-            return keras.losses.get(loss)
+            function = keras.losses.get(loss)
         except ValueError:
-            pass
+            function = None
+        if callable(function):  # a known name: a loss function or a keras.losses.Loss
+            return function
     elif callable(loss):
         return loss
     raise ValueError(
@@ -83,6 +85,15 @@ def _keras_loss(loss: Any, argument: str) -> Callable[[Any, Any], Any]:
         "'sparse_categorical_crossentropy' or 'mse', a keras.losses.Loss, or a callable "
         "(y_true, y_pred) -> loss."
     )
+
+
+def _without_arguments(function: Callable[[], Any]) -> Callable[[], Any]:
+    """The loss of a problem without data: ``function()``, as a function of no argument."""
+
+    def loss() -> Any:
+        return function()
+
+    return loss
 
 
 class CustomProblem(Problem):
@@ -160,7 +171,7 @@ class CustomProblem(Problem):
             )
         self.model = model_or_loss if _is_keras_layer(model_or_loss) else None
         if self.model is not None:
-            self._loss_of_batch = self._model_loss(loss)
+            self._loss_of_batch = self._model_loss(self.model, loss)
         elif callable(model_or_loss):
             if loss is not None:
                 raise ValueError(
@@ -177,8 +188,7 @@ class CustomProblem(Problem):
         self._initial_values = [v.numpy() for v in self._all_variables()]
 
     # ----------------------------------------------------------------- checks
-    def _model_loss(self, loss: Any) -> Callable[..., Any]:
-        model = self.model
+    def _model_loss(self, model: Any, loss: Any) -> Callable[..., Any]:
         if self.dataset is None and (self.x is None or self.y is None):
             raise ValueError(
                 "x, y: a Keras model needs data; accepted: x and y arrays (one row per example) "
@@ -210,9 +220,14 @@ class CustomProblem(Problem):
             function = _keras_loss(loss, "loss")
             sparse = _is_sparse_categorical(loss)
         if not model.built:
-            sample = self.x[:1] if self.x is not None else next(iter(self.dataset.take(1)))[0]
+            if self.x is not None:
+                sample = self.x[:1]
+            else:
+                assert self.dataset is not None, "checked above: a model has x or a dataset"
+                sample = next(iter(self.dataset.take(1)))[0]
             model(sample)
-        if sparse and self.y is not None:  # integer class labels, below the model's outputs
+        # Integer class labels, below the model's outputs (y comes with x: checked in __init__).
+        if sparse and self.x is not None and self.y is not None:
             classes = _classes_of(model, self.x[:1])
             self.y = check_labels(self.y, "y", classes).reshape(self.y.shape)
 
@@ -263,7 +278,7 @@ class CustomProblem(Problem):
             variable.assign(value)
         function = self._loss_of_batch
         data = None
-        loss: Callable[..., Any] = function
+        loss = function
         if self.dataset is not None:
             data = self.dataset.repeat()
         elif self.x is not None:
@@ -282,10 +297,7 @@ class CustomProblem(Problem):
                 data = shuffled_batches(self.x, np.zeros(len(self.x), np.int32), size, seed)
                 data = data.map(lambda x, _: x)
         else:
-
-            def loss() -> Any:
-                return function()
-
+            loss = _without_arguments(function)
         return Setup(
             variables=list(self.variables),
             loss=loss,
@@ -295,6 +307,7 @@ class CustomProblem(Problem):
         )
 
     def _evaluated(self) -> dict[str, float]:
+        assert self._evaluate is not None, "build() hands this out only with an evaluate"
         result = self._evaluate()
         if not isinstance(result, Mapping):
             raise ValueError(

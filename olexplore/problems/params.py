@@ -7,7 +7,7 @@ for an hour.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal, overload
 
 import numpy as np
 
@@ -68,6 +68,10 @@ def count(value: Any, argument: str, minimum: int, maximum: int) -> int:
     return int(value)
 
 
+@overload
+def point(value: Any, argument: str, size: Literal[2] = 2) -> tuple[float, float]: ...
+@overload
+def point(value: Any, argument: str, size: int) -> tuple[float, ...]: ...
 def point(value: Any, argument: str, size: int = 2) -> tuple[float, ...]:
     """``size`` finite numbers of magnitude at most :data:`MAX_MAGNITUDE`.
 

@@ -79,6 +79,7 @@ class ClassifierProblem(Problem):
         def loss(x: tf.Tensor, labels: tf.Tensor) -> tf.Tensor:
             return cross_entropy_and_accuracy(model(x, training=True), labels)[0]
 
+        validation_size = len(x_val)
         x_val, y_val = tf.constant(x_val), tf.constant(y_val)
         validation = tf.function(
             lambda: cross_entropy_and_accuracy(model(x_val, training=False), y_val)
@@ -98,7 +99,7 @@ class ClassifierProblem(Problem):
                 "dataset": data.source,
                 "classes": data.classes,
                 "train_size": len(x_train),
-                "validation_size": int(x_val.shape[0]),
+                "validation_size": validation_size,
             },
         )
 
@@ -119,10 +120,12 @@ def cross_entropy_and_accuracy(logits: tf.Tensor, labels: tf.Tensor) -> tuple[tf
 def _dense(units: int, name: str, seed: int, activation: str | None = None) -> Any:
     import keras  # noqa: PLC0415
 
+    initializer = keras.initializers.GlorotUniform(seed=seed)
     return keras.layers.Dense(
         units,
         activation=activation,
-        kernel_initializer=keras.initializers.GlorotUniform(seed=seed),
+        # Keras leaves kernel_initializer unannotated; pyright guesses str from its default.
+        kernel_initializer=initializer,  # pyright: ignore[reportArgumentType]
         name=name,
     )
 
@@ -190,7 +193,8 @@ class DigitsCNN(DigitsMLP):
                 3,
                 padding="same",
                 activation="relu",
-                kernel_initializer=initializer,
+                # Unannotated in Keras; pyright guesses str from the default "glorot_uniform".
+                kernel_initializer=initializer,  # pyright: ignore[reportArgumentType]
                 name=name,
             )
 

@@ -51,8 +51,9 @@ class SurfaceProblem(Problem):
 
     def build(self, seed: int = 0, batch_size: int = 64) -> Setup:
         """Two scalar variables at ``start``; the loss takes no arguments (no data)."""
-        x = tf.Variable(self.start[0], dtype=tf.float32, name="x")
-        y = tf.Variable(self.start[1], dtype=tf.float32, name="y")
+        # typeshed's tf.Variable takes only Tensors as initial_value; TF converts numbers too.
+        x = tf.Variable(self.start[0], dtype=tf.float32, name="x")  # pyright: ignore[reportArgumentType]
+        y = tf.Variable(self.start[1], dtype=tf.float32, name="y")  # pyright: ignore[reportArgumentType]
         return Setup(
             variables=[x, y],
             loss=lambda: self.formula(x, y, tf.math),

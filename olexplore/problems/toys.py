@@ -27,9 +27,9 @@ MAX_CHAIN_WEIGHTS = 10_000_000
 
 def _normal_batches(seed: int, shape: list[int]) -> tf.data.Dataset:
     """Endless standard-normal tensors of ``shape``; batch ``i`` uses the seed ``(seed, i)``."""
-    seed = tf.constant(seed, tf.int64)
+    first = tf.constant(seed, tf.int64)
     return tf.data.Dataset.counter().map(
-        lambda i: tf.random.stateless_normal(shape, seed=tf.stack([seed, i]))
+        lambda i: tf.random.stateless_normal(shape, seed=tf.stack([first, i]))
     )
 
 
@@ -102,9 +102,10 @@ class NoisyQuadratic(Problem):
         """Fresh variables at ``start``; ``data`` yields seeded ``[batch_size, dim]`` noise."""
         batch_size = count(batch_size, "batch_size", 1, MAX_BATCH_SIZE)
         if self.dim == 2:
+            # typeshed's tf.Variable takes only Tensors as initial_value; TF converts numbers.
             variables = [
-                tf.Variable(self.start[0], dtype=tf.float32, name="x"),
-                tf.Variable(self.start[1], dtype=tf.float32, name="y"),
+                tf.Variable(self.start[0], dtype=tf.float32, name="x"),  # pyright: ignore[reportArgumentType]
+                tf.Variable(self.start[1], dtype=tf.float32, name="y"),  # pyright: ignore[reportArgumentType]
             ]
 
             def parameters() -> tf.Tensor:
@@ -114,7 +115,8 @@ class NoisyQuadratic(Problem):
                 return {"position": parameters()}
 
         else:
-            variables = [tf.Variable(np.float32(self.start), name="w")]
+            start = np.asarray(self.start, dtype=np.float32)  # tf.Variable's stub: as above
+            variables = [tf.Variable(start, name="w")]  # pyright: ignore[reportArgumentType]
 
             def parameters() -> tf.Tensor:
                 return variables[0].read_value()
@@ -207,9 +209,11 @@ class ExplodingGradients(Problem):
         """Fresh kernels from ``seed``; ``data`` yields seeded ``[batch_size, width]`` inputs."""
         batch_size = count(batch_size, "batch_size", 1, MAX_BATCH_SIZE)
         rotations = self.rotations(seed)
+        values = ((self.gain * q).astype(np.float32) for q in rotations)
+        # typeshed's tf.Variable takes only Tensors as initial_value; TF converts arrays too.
         kernels = [
-            tf.Variable((self.gain * q).astype(np.float32), name=f"chain/layer_{i:02d}/kernel")
-            for i, q in enumerate(rotations)
+            tf.Variable(value, name=f"chain/layer_{i:02d}/kernel")  # pyright: ignore[reportArgumentType]
+            for i, value in enumerate(values)
         ]
         target = tf.constant(np.linalg.multi_dot([np.eye(self.width), *rotations]), tf.float32)
 
@@ -255,7 +259,8 @@ class AbsLinear(Problem):
 
     def build(self, seed: int = 0, batch_size: int = 64) -> Setup:
         """A fresh ``var``; ``data`` repeats the scalar ``x`` (``seed``, ``batch_size`` unused)."""
-        var = tf.Variable(self.start, dtype=tf.float32, name="var")
+        # typeshed's tf.Variable takes only Tensors as initial_value; TF converts numbers too.
+        var = tf.Variable(self.start, dtype=tf.float32, name="var")  # pyright: ignore[reportArgumentType]
         return Setup(
             variables=[var],
             loss=lambda x: tf.abs(var * x),
