@@ -27,6 +27,13 @@ from olexplore.runs.fields import (
     compile_pattern,
 )
 
+#: The top-level settings that are one value each, checked by their field table row.
+_SCALARS = [
+    path
+    for path, row in FIELDS.items()
+    if "." not in path and row.kind != "mapping" and path != "problem"
+]
+
 __all__ = ["CLIP_KINDS", "REQUIRED", "Clipping", "Config", "Decay", "FrozenMapping"]
 
 
@@ -180,7 +187,7 @@ class Config:
     def __post_init__(self) -> None:
         set_ = object.__setattr__
         set_(self, "problem", check_problem_name(self.problem))
-        for name in ("optimizer", "learning_rate", "noise_scale", "steps", "batch_size", "seed"):
+        for name in _SCALARS:
             set_(self, name, FIELDS[name].check(getattr(self, name)))
         if isinstance(self.decay, Mapping):
             set_(self, "decay", Decay(**self.decay))

@@ -77,6 +77,16 @@ class Field:
     metavar: str | None = None
     needs: tuple[str, str] | None = None
     effect: Callable[[Any], bool] | None = None
+    label: str = ""
+
+    @property
+    def title(self) -> str:
+        """The words a control shows beside the setting.
+
+        >>> FIELDS["batch_size"].title, FIELDS["clipping.kind"].title
+        ('batch size', 'clipping')
+        """
+        return self.label or self.path.rsplit(".", 1)[-1].replace("_", " ")
 
     def applies(self, config: Any) -> bool:
         """Whether this setting has any effect under ``config``.
@@ -202,16 +212,17 @@ _ROWS = [
     Field("decay.name", "choice", "none", "learning_rate_decay_fn: none or one of TF 1's nine "
           "tf.compat.v1.train decay functions, called with the rate and the global step.",
           "--decay", "dropdown", choices=lambda: ["none", *DECAY_FUNCTIONS], short="decay",
-          metavar="NAME"),
+          metavar="NAME", label="decay"),
     Field("decay.params", "mapping", {}, "the decay function's parameters, e.g. "
           "decay_rate=0.5 (see DECAY_PARAMETERS)", "--decay-param", "decay", metavar="KEY=VALUE"),
     Field("clipping.kind", "choice", "none", "clip_gradients: none, a fixed global norm "
           "(tf.clip_by_global_norm) or TF 1's adaptive clipping of the log norm's outliers.",
-          "--clip", "toggle", choices=lambda: CLIP_KINDS, grid=True, short="clip",
+          "--clip", "toggle", choices=lambda: CLIP_KINDS, grid=True, short="clip", label="clipping",
           metavar="KIND"),
     Field("clipping.norm", "float", 1.0, "The global norm gradients are clipped to (live, "
           "without a reset).", "--clip-norm", "log_slider", live=True, minimum=0.0,
-          strict_minimum=True, grid=True, short="clip", metavar="X", needs=GLOBAL_NORM),
+          strict_minimum=True, grid=True, short="clip", metavar="X", needs=GLOBAL_NORM,
+          label="clip norm"),
     Field("clipping.std_factor", "float", 2.0, "Adaptive clipping: clip above mean + "
           "std_factor * std of the log norm.", "--clip-std-factor", "float", minimum=0.0,
           strict_minimum=True, short="std factor", metavar="X", needs=ADAPTIVE),
@@ -221,7 +232,7 @@ _ROWS = [
     Field("clipping.static_max_norm", "float", None, "Adaptive clipping: also clip at this "
           "fixed maximum global norm ('none': no fixed maximum).", "--clip-static-max-norm",
           "float", minimum=0.0, strict_minimum=True, optional=True, short="max norm",
-          metavar="X", needs=ADAPTIVE),
+          metavar="X", needs=ADAPTIVE, label="max norm"),
     Field("noise_scale", "float", 0.0, "gradient_noise_scale: standard deviation of the "
           "truncated-normal noise added to every gradient (0 is off; live).", "--noise-scale",
           "float", live=True, minimum=0.0, grid=True, short="noise", metavar="X"),

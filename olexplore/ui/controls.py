@@ -22,39 +22,22 @@ import ipywidgets as w
 from olexplore.engine.learning_rate import DECAY_FUNCTIONS
 from olexplore.engine.optimizers import KERAS_OPTIMIZER_NAMES, OPTIMIZER_CLS_NAMES
 from olexplore.problems import problem_class, problem_names
-from olexplore.runs.config import Clipping, Config
-from olexplore.runs.fields import DECAY_PARAMETERS, FIELDS, suggested_decay_params
+from olexplore.runs.config import Config
+from olexplore.runs.fields import DECAY_PARAMETERS, FIELDS, suggested_decay_params, value_at
 from olexplore.ui.closing import close_tree
 
 _LISTS = ("boundaries", "values")
 _WIDE = {"description_width": "initial"}
-_CLIP_OPTIONS = [("none", "none"), ("global norm", "global_norm"), ("adaptive", "adaptive")]
 _CLIP_TIPS = [
     "No clipping (clip_gradients=None).",
     "Rescale all gradients when their global norm exceeds the clip value.",
     "TF 1's adaptive_clipping_fn: clip at an outlier norm learned from the norm's history.",
 ]
-_DESCRIPTIONS = {
-    "problem": "problem",
-    "optimizer": "optimizer",
-    "learning_rate": "learning rate",
-    "decay.name": "decay",
-    "clipping.kind": "clipping",
-    "clipping.norm": "clip norm",
-    "clipping.std_factor": "std factor",
-    "clipping.decay": "decay",
-    "clipping.static_max_norm": "max norm",
-    "noise_scale": "noise scale",
-    "steps": "steps",
-    "batch_size": "batch size",
-    "seed": "seed",
-}
 #: Tooltips of the widgets that are not a field's own control.
 _EXTRA_TIPS = {
     "learning_rate_text": "The exact learning rate (any value >= 0, also beyond the slider): "
     "the box wins over the slider.",
     "clipping_norm_text": "The exact clip norm (any value > 0): the box wins over the slider.",
-    "clipping_static_max_norm_on": "Adaptive clipping: also clip at a fixed maximum norm.",
     "add_pattern": "Add a row for another multiplier pattern.",
     "pattern_key": "A variable name or a regular expression over the names, e.g. 'mlp/hidden/.*'.",
     "pattern_factor": "gradient_multipliers: factor for the variables the pattern matches.",
@@ -62,6 +45,25 @@ _EXTRA_TIPS = {
     "problem_description": "What the chosen problem shows.",
 }
 INVALID_CLASS = "olexplore-invalid"
+#: The control kinds made from a field table row (the others: decay parameters, rows, none).
+CONTROLS = ("dropdown", "toggle", "log_slider", "float", "int")
+#: Decades the log sliders span (the box next to them takes any value).
+_SLIDER_EXPONENTS = {"learning_rate": (-5, 1), "clipping.norm": (-3, 3)}
+_CHOICE_TIPS = {"clipping.kind": _CLIP_TIPS}
+#: What an optional setting's box holds before it is first used.
+_OPTIONAL_START = {"clipping.static_max_norm": 10.0}
+#: Fields other settings depend on (their rows appear and disappear with them).
+_NEEDED = {row.needs[0] for row in FIELDS.values() if row.needs is not None}
+
+
+def _dropdown_options(path: str, row: Any) -> list[tuple[str, str]]:
+    if path == "problem":
+        return []  # filled by ``_set_problem`` (titles, and your own problem)
+    if path == "optimizer":
+        return [(n, n) for n in OPTIMIZER_CLS_NAMES] + [
+            (f"{n} (Keras)", n) for n in KERAS_OPTIMIZER_NAMES
+        ]
+    return [(choice, choice) for choice in row.choices()] if row.choices else []
 
 
 def parse_numbers(text: str) -> tuple[int | float, ...] | str:
@@ -130,63 +132,27 @@ class ControlPanel:
         self.multipliers: dict[str, w.FloatText] = {}
         self.patterns: list[tuple[w.Text, w.FloatText]] = []
         self._pattern_boxes: list[w.HBox] = []
+        self._rows: dict[str, w.VBox] = {}
 
-        optimizers = [(n, n) for n in OPTIMIZER_CLS_NAMES]
-        optimizers += [(f"{n} (Keras)", n) for n in KERAS_OPTIMIZER_NAMES]
-        self._bind("problem", w.Dropdown())
-        self.problem_description = self._extra("problem_description", w.HTML())
-        self._bind("optimizer", w.Dropdown(options=optimizers))
-        self._slider_and_box("learning_rate", -5, 1)
-        self._bind("decay.name", w.Dropdown(options=["none", *DECAY_FUNCTIONS]))
-        self._decay_widgets = {name: self._decay_controls(name) for name in DECAY_FUNCTIONS}
-        self._decay_rows = {
-            name: [w.VBox([widget, self.messages[f"decay.params.{key}"]])
-                   for key, widget in widgets.items()]
-            for name, widgets in self._decay_widgets.items()
-        }  # fmt: skip
-        self.decay_box = w.VBox(layout=w.Layout(margin="0 0 0 2em"))
-        self._bind("clipping.kind", w.ToggleButtons(options=_CLIP_OPTIONS, tooltips=_CLIP_TIPS))
-        self._slider_and_box("clipping.norm", -3, 3)
-        self._bind("clipping.std_factor", w.FloatText())
-        self._bind("clipping.decay", w.FloatText())
-        on = self._extra("clipping_static_max_norm_on", w.Checkbox(indent=False))
-        on.description = "static max norm"
-        self._bind("clipping.static_max_norm", w.FloatText(value=10.0))
-        on.observe(lambda _: self._static_max_norm_edited(), names="value")
-        self.adaptive_box = w.VBox(
-            [self._row("clipping.std_factor"), self._row("clipping.decay"),
-             w.HBox([on, self._row("clipping.static_max_norm")])]
-        )  # fmt: skip
-        self._bind("noise_scale", w.FloatText())
-        self.add_pattern = self._extra("add_pattern", w.Button(description="+ pattern"))
-        self.add_pattern.layout.width = "8em"
-        self.add_pattern.on_click(self._on_add_pattern)
-        hint = "<i>Variable rows appear once the problem has been built.</i>"
-        self.names_hint = self._extra("names_hint", w.HTML(hint))
-        self.multipliers_box = w.VBox()
-        self.messages["multipliers"] = w.HTML()
-        self._bind("steps", w.IntText())
-        self._bind("batch_size", w.IntText())
-        self._bind("seed", w.IntText())
-        multipliers = w.VBox([self.multipliers_box, self.messages["multipliers"]])
-        self.widget = w.VBox(
-            [
-                self._row("problem"),
-                self.problem_description,
-                self._row("optimizer"),
-                self._row("learning_rate"),
-                self._row("decay.name"),
-                self.decay_box,
-                self._row("clipping.kind"),
-                self._row("clipping.norm"),
-                self.adaptive_box,
-                self._row("noise_scale"),
-                w.Accordion([multipliers], titles=("gradient multipliers",)),
-                self._row("steps"),
-                self._row("batch_size"),
-                self._row("seed"),
-            ]
-        )
+        rows: list[w.Widget] = []
+        for path, row in FIELDS.items():  # one control per row of the field table, in order
+            if row.control == "rows":
+                rows.append(self._multiplier_section())
+            elif row.control in CONTROLS:
+                rows.append(self._control(path))
+            if path == "problem":
+                self.problem_description = self._extra("problem_description", w.HTML())
+                rows.append(self.problem_description)
+            elif path == "decay.name":
+                self._decay_widgets = {n: self._decay_controls(n) for n in DECAY_FUNCTIONS}
+                self._decay_rows = {
+                    name: [w.VBox([widget, self.messages[f"decay.params.{key}"]])
+                           for key, widget in widgets.items()]
+                    for name, widgets in self._decay_widgets.items()
+                }  # fmt: skip
+                self.decay_box = w.VBox(layout=w.Layout(margin="0 0 0 2em"))
+                rows.append(self.decay_box)
+        self.widget = w.VBox(rows)
         self.widget.add_class("olexplore-panel")
         self.show(config)
 
@@ -220,20 +186,13 @@ class ControlPanel:
             elif config.problem != self.problem.value:
                 self._names = []
             self._set_problem(config.problem)
-            self.optimizer.value = config.optimizer
-            self._set_slider("learning_rate", config.learning_rate)
-            self.decay_name.value = config.decay.name
+            for path in self.controls:
+                if path != "problem":
+                    self._write(path, value_at(config, path))
             self._write_decay(config)
-            self._write_clipping(config.clipping)
-            self.noise_scale.value = config.noise_scale
-            self.steps.value, self.batch_size.value = config.steps, config.batch_size
-            self.seed.value = config.seed
             self._write_multipliers(config.multipliers)
             for path, value in kept.items():
-                self.controls[path].value = value
-                box = getattr(self, f"{attribute_name(path)}_text", None)
-                if box is not None:
-                    box.value = value
+                self._write(path, value)
             self._show_chosen()
 
     def mark(self, invalid: Mapping[str, str]) -> None:
@@ -279,7 +238,7 @@ class ControlPanel:
     # ----------------------------------------------------------------- building
     def _bind(self, path: str, widget: w.Widget) -> w.Widget:
         row = FIELDS[path]
-        widget.description = _DESCRIPTIONS.get(path, path)
+        widget.description = row.title
         widget.tooltip = row.help
         if isinstance(widget, (w.Dropdown, w.FloatText, w.IntText, w.FloatLogSlider)):
             widget.style.description_width = "initial"
@@ -297,9 +256,45 @@ class ControlPanel:
 
     def _row(self, path: str) -> w.Widget:
         main = self.controls[path]
-        box = getattr(self, f"{attribute_name(path)}_text", None)
-        line = w.HBox([main, box]) if box is not None else main
-        return w.VBox([line, self.messages[path]])
+        name = attribute_name(path)
+        parts = [getattr(self, f"{name}_on", None), main, getattr(self, f"{name}_text", None)]
+        parts = [part for part in parts if part is not None]
+        line = w.HBox(parts) if len(parts) > 1 else main
+        self._rows[path] = w.VBox([line, self.messages[path]])
+        return self._rows[path]
+
+    def _control(self, path: str) -> w.Widget:
+        """The control of ``path``, made from its row of the field table, with its message."""
+        row = FIELDS[path]
+        if row.control == "log_slider":
+            self._slider_and_box(path, *_SLIDER_EXPONENTS.get(path, (-3, 3)))
+        elif row.control == "toggle":
+            choices = list(row.choices()) if row.choices else []
+            options = [(choice.replace("_", " "), choice) for choice in choices]
+            tips = _CHOICE_TIPS.get(path, [row.help] * len(options))
+            self._bind(path, w.ToggleButtons(options=options, tooltips=tips))
+        elif row.control == "dropdown":
+            self._bind(path, w.Dropdown(options=_dropdown_options(path, row)))
+        else:
+            if row.optional:  # a checkbox says whether the setting is used at all
+                on = w.Checkbox(indent=False, description=f"use {row.title}", tooltip=row.help)
+                setattr(self, f"{attribute_name(path)}_on", on)
+                on.observe(lambda _: self._edited(path, self.value(path)), names="value")
+            kind = w.IntText() if row.kind == "int" else w.FloatText()
+            kind.value = _OPTIONAL_START.get(path, kind.value)
+            self._bind(path, kind)
+        return self._row(path)
+
+    def _multiplier_section(self) -> w.Widget:
+        self.add_pattern = self._extra("add_pattern", w.Button(description="+ pattern"))
+        self.add_pattern.layout.width = "8em"
+        self.add_pattern.on_click(self._on_add_pattern)
+        hint = "<i>Variable rows appear once the problem has been built.</i>"
+        self.names_hint = self._extra("names_hint", w.HTML(hint))
+        self.multipliers_box = w.VBox()
+        self.messages["multipliers"] = w.HTML()
+        section = w.VBox([self.multipliers_box, self.messages["multipliers"]])
+        return w.Accordion([section], titles=("gradient multipliers",))
 
     def _slider_and_box(self, path: str, low: int, high: int) -> None:
         slider = self._bind(path, w.FloatLogSlider(min=low, max=high, readout=False))
@@ -337,9 +332,8 @@ class ControlPanel:
     # ----------------------------------------------------------------- reading
     def value(self, path: str) -> Any:
         """The value the control of field ``path`` shows (``None`` for an unset max norm)."""
-        if path == "clipping.static_max_norm":
-            on = self.clipping_static_max_norm_on.value
-            return self.clipping_static_max_norm.value if on else None
+        if FIELDS[path].optional and not getattr(self, f"{attribute_name(path)}_on").value:
+            return None
         return self.controls[path].value
 
     # ----------------------------------------------------------------- writing
@@ -369,14 +363,15 @@ class ControlPanel:
             value = values[key]
             widget.value = _format_numbers(value) if key in _LISTS else value
 
-    def _write_clipping(self, clipping: Clipping) -> None:
-        self.clipping_kind.value = clipping.kind
-        self._set_slider("clipping.norm", clipping.norm)
-        self.clipping_std_factor.value = clipping.std_factor
-        self.clipping_decay.value = clipping.decay
-        self.clipping_static_max_norm_on.value = clipping.static_max_norm is not None
-        if clipping.static_max_norm is not None:
-            self.clipping_static_max_norm.value = clipping.static_max_norm
+    def _write(self, path: str, value: Any) -> None:
+        if FIELDS[path].control == "log_slider":
+            self._set_slider(path, value)
+        elif FIELDS[path].optional:
+            getattr(self, f"{attribute_name(path)}_on").value = value is not None
+            if value is not None:
+                self.controls[path].value = value
+        else:
+            self.controls[path].value = value
 
     def _write_multipliers(self, multipliers: Mapping[str, float]) -> None:
         close_tree([*self.multipliers.values(), *(x for row in self.patterns for x in row)])
@@ -410,10 +405,9 @@ class ControlPanel:
     def _show_chosen(self) -> None:
         self.decay_box.children = self._decay_rows.get(self.decay_name.value, [])
         _hidden(self.decay_box, not self.decay_params)
-        kind = self.clipping_kind.value
-        _hidden(self.clipping_norm, kind != "global_norm")
-        _hidden(self.clipping_norm_text, kind != "global_norm")
-        _hidden(self.adaptive_box, kind != "adaptive")
+        for path, row in FIELDS.items():  # a setting without effect is not shown
+            if row.needs is not None and path in self._rows:
+                _hidden(self._rows[path], self.value(row.needs[0]) != row.needs[1])
 
     def _all_widgets(self) -> Iterator[w.Widget]:
         yield self.names_hint  # not in the tree while variable rows are shown
@@ -445,13 +439,10 @@ class ControlPanel:
     def _edited(self, path: str, value: Any) -> None:
         if self._quiet:
             return
-        if path in ("decay.name", "clipping.kind"):
+        if path == "decay.name" or path in _NEEDED:
             self._show_chosen()
         for callback in list(self._callbacks):
             callback(path, value)
-
-    def _static_max_norm_edited(self) -> None:
-        self._edited("clipping.static_max_norm", self.value("clipping.static_max_norm"))
 
     def _on_slider(self, path: str, change: dict) -> None:
         if self._quiet:
