@@ -14,7 +14,7 @@
 #   LAB_ARGS     extra arguments for `jupyter lab`, e.g. LAB_ARGS="--no-browser --port=8899"
 #   TEST_PATHS   what pytest collects (tests, doctests, notebooks) (tests olexplore notebooks)
 #   PYTEST_ARGS  extra arguments for pytest, e.g. PYTEST_ARGS="-k clip -x"
-#   TYPECHECK_PATHS  what pyright checks    (olexplore/engine olexplore/opt olexplore/_compat.py)
+#   TYPECHECK_PATHS  what pyright checks    (everything but olexplore/ui)
 #   BENCH_ARGS   extra arguments passed to every benchmark module
 
 PYTHON ?= python3
@@ -27,7 +27,8 @@ LAB_ARGS ?=
 PYTEST_ARGS ?=
 BENCH_ARGS ?=
 TEST_PATHS ?= tests olexplore notebooks
-TYPECHECK_PATHS ?= olexplore/engine olexplore/opt olexplore/_compat.py
+TYPECHECK_PATHS ?= olexplore/engine olexplore/opt olexplore/_compat.py olexplore/problems \
+	olexplore/runs olexplore/cli.py olexplore/cli_args.py
 
 # Silence TensorFlow's start-up lines and make runs repeatable.
 TEST_ENV := TF_CPP_MIN_LOG_LEVEL=3 TF_ENABLE_ONEDNN_OPTS=0 PYTHONHASHSEED=0

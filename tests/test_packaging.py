@@ -285,7 +285,10 @@ def _pytest_line(dry_run: str) -> str:
 @pytest.mark.skipif(shutil.which("make") is None, reason="make is not installed")
 def test_make_targets():
     typecheck = _make("typecheck").splitlines()
-    assert typecheck[-1] == ".venv/bin/pyright olexplore/engine olexplore/opt olexplore/_compat.py"
+    assert typecheck[-1] == (
+        ".venv/bin/pyright olexplore/engine olexplore/opt olexplore/_compat.py olexplore/problems "
+        "olexplore/runs olexplore/cli.py olexplore/cli_args.py"
+    )
     assert (
         _make("typecheck", "TYPECHECK_PATHS=olexplore/runs")
         .splitlines()[-1]

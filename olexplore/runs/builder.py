@@ -18,7 +18,7 @@ from typing import Any, NamedTuple
 from olexplore._tensorflow import tf
 from olexplore.engine.optimize_loss import optimize_loss
 from olexplore.engine.train_op import TrainOp
-from olexplore.engine.variables import as_tf_variable
+from olexplore.engine.variables import as_tf_variable, setting_variable
 from olexplore.problems.base import Problem, Setup
 from olexplore.problems.registry import get_problem
 from olexplore.runs.arguments import engine_arguments, materialize
@@ -71,7 +71,7 @@ def build_train_op(config: Config, setup: Setup, *, variable_norms: bool = False
     """
     if not isinstance(config, Config):
         raise ValueError(f"config: got {config!r} ({type(config).__name__}); accepted: a Config.")
-    global_step = tf.Variable(0, dtype=tf.int64, trainable=False, name="global_step")
+    global_step = setting_variable(0, "global_step", tf.int64)
     arguments = {
         name: materialize(value, global_step) for name, value in engine_arguments(config).items()
     }
