@@ -32,7 +32,7 @@ from olexplore.runs.builder import (
     problem_of,
 )
 from olexplore.runs.config import Config
-from olexplore.runs.fields import MAX_STEPS  # Config's bound on steps, also per run() call
+from olexplore.runs.fields import FIELDS, MAX_STEPS, value_at  # MAX_STEPS: also per run()
 from olexplore.runs.history import History
 from olexplore.runs.labels import label as run_label
 from olexplore.runs.labels import starting_config
@@ -40,7 +40,7 @@ from olexplore.runs.labels import starting_config
 STATUSES = ("ready", "running", "paused", "finished", "stopped", "diverged", "failed")
 DONE = frozenset({"finished", "stopped", "diverged", "failed"})
 #: Top-level Config fields that change live; ``clipping.norm`` too while clipping a global norm.
-LIVE_FIELDS = ("learning_rate", "noise_scale", "steps")
+LIVE_FIELDS = tuple(path for path, row in FIELDS.items() if row.live and "." not in path)
 
 _FIRST_CHUNK = 16
 _MAX_CHUNK = 1 << 16
@@ -123,22 +123,15 @@ def reset_fields(old: Config, new: Config) -> list[str]:
     >>> reset_fields(base, base.replace(optimizer="SGD", clipping=Clipping("adaptive")))
     ['optimizer', 'clipping.kind']
     """
-    fields = []
-    for name in (f.name for f in dataclasses.fields(Config)):
-        if name in LIVE_FIELDS or getattr(old, name) == getattr(new, name):
+    fields: list[str] = []
+    for path, row in FIELDS.items():
+        if row.live or value_at(old, path) == value_at(new, path):
             continue
-        if name != "clipping":
+        if row.needs is not None and value_at(old, row.needs[0]) != row.needs[1]:
+            continue  # a setting without effect on this run (e.g. std_factor without adaptive)
+        name = "decay" if path.startswith("decay.") else path
+        if name not in fields:
             fields.append(name)
-            continue
-        before, after = old.clipping, new.clipping
-        if before.kind != after.kind:
-            fields.append("clipping.kind")
-        elif before.kind == "adaptive":  # its parameters live in the clipping function
-            fields += [
-                f"clipping.{part}"
-                for part in ("std_factor", "decay", "static_max_norm")
-                if getattr(before, part) != getattr(after, part)
-            ]
     return fields
 
 
