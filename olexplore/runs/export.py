@@ -369,14 +369,13 @@ def as_code(config: Config) -> str:
         elif value is not None:
             arguments.append(f"{keyword}={_literal(value)},")
     arguments.append("variables=setup.variables,")
-    if noise:
-        arguments.append(f"gradient_noise_seed=noise_seed({seed}),")
+    if noise:  # the number itself: whatever the Run derives its noise seed from
+        noise_seed = _literal(int(engine["gradient_noise_seed"]))
+        arguments.append(f"gradient_noise_seed={noise_seed},  # the Run's (runs.arguments)")
     imports = ["import keras", "import tensorflow as tf", ""]
     if any(isinstance(value, Call) for value in engine.values()):
         imports.append("import olexplore")
     imports += ["from olexplore import optimize_loss", "from olexplore.problems import get_problem"]
-    if noise:
-        imports.append("from olexplore.runs.arguments import noise_seed  # the Run's noise seed")
     data = "" if _is_surface(config.problem) else "data=setup.data, "
     problem = _join(_literal(config.problem), _keywords(dict(config.problem_params)))
     # The docstring and the comment hold user text: quote-, backslash- and newline-free.
