@@ -7,7 +7,10 @@ before and after clipping), drawn by the PNG backend (Agg, plus the PNG encoding
 needs) with EMA smoothing on. After a warm-up, every run's history grows by 100 steps between
 redraws, as in training, and each ``update(traces, force=True)`` is timed; the median over the
 redraws must be <= 60 ms. The same is measured with the contour panel of a 2-D problem
-(trajectories of 10,000 points). Reference, never gated: a naive figure that ``plot()``s every
+(trajectories of 10,000 points). Reference, never gated: the ipympl canvas itself, the same
+frames (layered, sent whole) against ipympl's own path (``set_data`` and a full ``draw()``,
+sent as one of ipympl's diff frames, or whole), which shows why the layers stay; a naive
+figure that ``plot()``s every
 point of the same data into three fresh axes and draws and encodes it once; and the cost of an
 ``update`` that the frame budget turns down (what training pays between frames).
 
@@ -126,6 +129,49 @@ def measure_redraw(
         "loss_points_drawn": points,
         "redraws": len(times),
     }
+
+
+def measure_ipympl_paths(
+    runs: int = RUNS, steps: int = STEPS, redraws: int = 20, contour: bool = True
+) -> dict[str, float]:
+    """Reference (ms, medians): a frame of the ipympl canvas, layered and sent whole (what
+    ``LiveFigure`` does), against ipympl's own path: the same artists and data, a full
+    ``canvas.draw()`` and ipympl's diff frame (Pillow), or a full draw sent whole."""
+    from ipympl.backend_nbagg import Canvas
+
+    histories = make_histories(runs, steps, contour)
+    traces = [Trace.styled(i, f"run{i}", f"run {i}", h) for i, h in enumerate(histories)]
+    live = LiveFigure(backend="ipympl", min_interval=0.0)
+    live.set_smoothing(SMOOTHING)
+    if contour:
+        live.set_surface(get_problem("rosenbrock").surface())
+    canvas, rng = live.figure.canvas, np.random.default_rng(2)
+
+    def layered() -> None:
+        live.update(traces, force=True)
+
+    def full_whole() -> None:  # ipympl's draw(): renders everything, then sends
+        live._update_limits(live._sync_data())
+        canvas.draw()
+
+    def full_diff() -> None:  # the same with ipympl's own (diff) frame
+        live._update_limits(live._sync_data())
+        canvas._png_is_old = True
+        FigureCanvasAgg.draw(canvas)
+        Canvas.get_diff_image(canvas)
+
+    paths = {"layered_whole": layered, "full_whole": full_whole, "full_diff": full_diff}
+    times: dict[str, list[float]] = {name: [] for name in paths}
+    for _ in range(3):
+        grow(histories, GROWTH, contour, rng)
+        layered()
+    for index in range(redraws * len(paths)):  # interleaved
+        name = list(paths)[index % len(paths)]
+        grow(histories, GROWTH, contour, rng)
+        start = time.perf_counter()
+        paths[name]()
+        times[name].append(1e3 * (time.perf_counter() - start))
+    return {name: statistics.median(values) for name, values in times.items()}
 
 
 def measure_skipped_update(runs: int = RUNS, steps: int = STEPS, calls: int = 200) -> float:
@@ -278,6 +324,12 @@ def main(argv: list[str] | None = None) -> int:
     naive = measure_naive(args.runs, args.steps)
     ratio = naive / results["redraw"]["median"]
     print(f"ref naive_plot_{size}_ms: {naive:.1f} (plot() of every point; {ratio:.1f}x the redraw)")
+    paths = measure_ipympl_paths(args.runs, args.steps)
+    print(
+        f"ref ipympl_frame_{size}_contour_ms: layered, sent whole {paths['layered_whole']:.1f}; "
+        f"full draw(), ipympl's diff frame {paths['full_diff']:.1f}; full draw(), sent whole "
+        f"{paths['full_whole']:.1f}"
+    )
     skipped = measure_skipped_update(args.runs, args.steps)
     print(f"ref skipped_update_{size}_us: {skipped:.0f} (update() within the frame budget)")
 

@@ -16,9 +16,10 @@ sticky (they leave room to grow); once nothing trains they fit the data shown. T
 matplotlib's locators (at most about one step label per inch, written 350k). A trace that
 appears, goes, is hidden or shown, gets a new history (a reset) or stops training is drawn at
 once; otherwise :meth:`LiveFigure.update` draws at most every ``min_interval`` seconds, further
-apart (up to 0.25 s: still 4 frames a second) when a frame would take more than 12 % of the
-time. One re-entrant lock guards the artists and every draw, ipympl's own draws (resize, zoom,
-download) included, so the explorer may update from any thread or event loop.
+apart (up to 0.22 s: still 4 frames a second, frames coming after training chunks) when a frame
+would take more than 12 % of the time. One re-entrant lock guards the artists and every draw,
+ipympl's own draws (resize, zoom, download) included, so the explorer may update from any
+thread or event loop.
 """
 
 from __future__ import annotations
@@ -59,7 +60,7 @@ __all__ = ["BACKENDS", "PANELS", "LiveFigure", "Trace"]
 PANELS = ("loss", "learning_rate", "global_norm")
 NOTE_STATUSES = ("diverged", "failed")  # a trace in one of these gets a note in the title
 FRAME_SHARE = 0.12  # of the wall time a redraw may take, within the 4 frames a second below
-MAX_FRAME_INTERVAL = 0.25
+MAX_FRAME_INTERVAL = 0.22  # frames come after a training chunk: >= 4 a second
 _TITLE_INCHES, _LEGEND_ROW_INCHES, _LEGEND_COLUMN_INCHES = 0.3, 0.2, 2.6
 _YLABELS = {
     "loss": "loss",
@@ -186,7 +187,7 @@ class LiveFigure:
     @property
     def frame_interval(self) -> float:
         """Seconds :meth:`update` waits between draws: ``min_interval`` (0: none), or longer
-        when recent draws took more than 12 % of it (at most 0.25 s, or ``min_interval``)."""
+        when recent draws took more than 12 % of it (at most 0.22 s, or ``min_interval``)."""
         if not self.min_interval or not self._costs:
             return self.min_interval
         cost = statistics.median(self._costs)
