@@ -40,7 +40,6 @@ class Truth:
     def __init__(self, browser, explorer: ExplorerView, truth_dir) -> None:
         self.browser, self.explorer, self.truth_dir = browser, explorer, truth_dir
         self.page = browser.page
-        self.dumps = len(list(truth_dir.glob("*.png")))
         self.shares: dict[str, float] = {}
         self.page.locator(f".{TRUTH_CLASS}").wait_for(state="attached")
 
@@ -58,11 +57,18 @@ class Truth:
 
     def kernel_figure(self) -> np.ndarray:
         """Ask the hook for ``explorer.figure.rendered()``; the saved RGB pixels."""
-        self.page.evaluate("cls => document.querySelector(`.${cls} button`).click()", TRUTH_CLASS)
-        self.dumps += 1
-        path = self.truth_dir / f"{self.dumps:02d}.png"
-        wait_until(self.page, path.is_file, 30, f"the kernel saved its figure as {path.name}")
-        time.sleep(0.2)  # the file is complete
+        label = f".{TRUTH_CLASS} .widget-label"
+        read = f"() => document.querySelector('{label}').textContent"
+        before = self.page.evaluate(read)
+        self.page.evaluate(f"() => document.querySelector('.{TRUTH_CLASS} button').click()")
+        name = wait_until(
+            self.page,
+            lambda: (text := self.page.evaluate(read)) != before and text,
+            30,
+            "the kernel saved its figure (the hook's label names the file)",
+        )
+        path = self.truth_dir / name
+        wait_until(self.page, path.is_file, 10, f"{path} exists")
         return np.asarray(Image.open(path).convert("RGB"))
 
     def browser_canvas(self) -> np.ndarray:

@@ -17,8 +17,8 @@ TRUTH_DIR_VARIABLE = "OLEXPLORE_TRUTH_DIR"
 TRUTH_CLASS = "olexplore-truth"
 
 # Appended to the test's copy of the explorer notebook. Under OLEXPLORE_TRUTH_DIR it shows a
-# hidden button (nothing on screen) that saves explorer.figure.rendered() as NN.png there and
-# then counts the dumps in a hidden label: a test clicks it from the page in Lab and in Voilà.
+# hidden button (nothing on screen) that saves explorer.figure.rendered() as <pid>-NN.png there
+# and then names the file in a hidden label: a test clicks it from the page in Lab and in Voilà.
 HOOK_CELL = f'''\
 import os as _os
 if _os.environ.get("{TRUTH_DIR_VARIABLE}"):
@@ -31,9 +31,10 @@ if _os.environ.get("{TRUTH_DIR_VARIABLE}"):
     _truth_button = _widgets.Button(description="truth", layout=_widgets.Layout(display="none"))
 
     def _dump_truth(_):
-        count = int(_truth_count.value) + 1
-        _Image.fromarray(explorer.figure.rendered()).save(_truth_dir / f"{{count:02d}}.png")
-        _truth_count.value = str(count)
+        count = int(_truth_count.value.split("-")[-1].split(".")[0]) + 1
+        name = f"{{_os.getpid()}}-{{count:02d}}.png"  # one kernel's dumps, in order
+        _Image.fromarray(explorer.figure.rendered()).save(_truth_dir / name)
+        _truth_count.value = name
 
     _truth_button.on_click(_dump_truth)
     _truth_box = _widgets.HBox([_truth_button, _truth_count])
