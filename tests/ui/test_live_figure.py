@@ -511,18 +511,15 @@ def test_ipympl_last_frame_is_a_data_url():
 # ----------------------------------------------------------------------------- truth
 def sent_frames(live):
     """Collect what the ipympl canvas sends: ``[(mode, png bytes)]`` for each binary frame."""
-    sent, mode = [], {"now": live.widget._current_image_mode}
-    original = live.widget.send
+    sent, original = [], live.widget.send
 
     def send(content, buffers=None):
-        message = json.loads(content["data"])
-        if message["type"] == "image_mode":
-            mode["now"] = message["mode"]
-        if message["type"] == "binary":
-            sent.append((mode["now"], bytes(buffers[0])))
+        if json.loads(content["data"])["type"] == "binary":  # the mode is a synced trait
+            sent.append((live.widget._image_mode, bytes(buffers[0])))
         return original(content, buffers)
 
     live.widget.send = send
+    live.widget._force_full = True  # as when a browser connects (its "refresh")
     assert live.widget.manager.web_sockets == [live.widget]  # ipympl sends to the canvas's comm
     return sent
 
@@ -672,3 +669,31 @@ def test_ipympl_version_outside_the_range_is_refused_clearly():
     check_ipympl_version("0.10.0")
     with pytest.raises(ImportError, match=r"ipympl 0\.11\.1 is installed; accepted: ipympl "):
         check_ipympl_version("0.11.1")
+
+
+def composite_as_ipympl_front_end(frames, skipped):
+    """What ipympl 0.10's front end shows after ``frames``, skipping the indices in ``skipped``
+    (a frame whose ``Image.src`` is replaced before it loads): a "full" frame clears the canvas,
+    a "diff" frame is drawn over it (its transparent pixels leave what was there)."""
+    shown = None
+    for index, (mode, data) in enumerate(frames):
+        if index in skipped:
+            continue
+        image = np.asarray(Image.open(io.BytesIO(data)).convert("RGBA")).astype(int)
+        if mode == "full" or shown is None:
+            shown = np.zeros_like(image)
+        opaque = image[..., 3:] > 0
+        shown = np.where(opaque, image, shown)
+    return shown.astype(np.uint8)
+
+
+def test_a_frame_the_browser_skips_leaves_nothing_stale():
+    live = LiveFigure(backend="ipympl", min_interval=0.0)
+    sent = sent_frames(live)
+    h = history(2000)
+    trace = Trace("a", "a", h, "#0072B2", status="paused")
+    live.update([trace], force=True)
+    live.set_log_y("loss", False)  # the frame the browser skips: new axes, ticks and labels
+    live.set_smoothing(0.5)  # the next frame changes the loss line only
+    shown = composite_as_ipympl_front_end(sent, skipped={len(sent) - 2})
+    assert differing_share(shown, live.rendered()) < TOLERANCE
