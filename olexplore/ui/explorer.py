@@ -431,9 +431,8 @@ class Explorer:
         self._refresh()
 
     def _report_end(self, run: Run) -> None:
-        if run.status in ("diverged", "failed"):
+        if run.status in ("diverged", "failed"):  # the figure notes it with its trace
             self.show_message(run.reason or run.status, error=True)
-            self.figure.mark(run.reason or run.status)
         self._refresh(force=True)
 
     @_guarded
@@ -478,6 +477,7 @@ class Explorer:
                 linestyle=e.linestyle,
                 visible=e.visible,
                 status=e.run.status,
+                reason=e.run.reason or "",
             )
             for e in self.entries
         ]

@@ -89,6 +89,11 @@ def test_divergence_is_marked_in_the_table_and_the_message(explorer):
     assert run.status == "diverged"
     assert "diverged at step" in explorer.message.value
     assert "diverged" in explorer.table.entries[-1].cells["status"].value
+    assert "diverged at step" in explorer.figure.title  # the note goes with its run
+    explorer.reset()
+    assert "diverged" in explorer.figure.title  # the diverged run is still shown
+    explorer._on_delete(explorer.entries[0])
+    assert "diverged" not in explorer.figure.title  # and goes with it
 
 
 def test_errors_in_callbacks_never_reach_the_kernel(explorer):
