@@ -494,8 +494,9 @@ class Explorer:
             return
         run = self.session.current
         loss = run.history.last("loss")
+        shown = f"{loss:.4g}" if run.step else "–"  # no loss before the first step
         self.status.value = (
-            f"step <b>{run.step}</b>/{run.config.steps} · loss <b>{loss:.4g}</b> · "
+            f"step <b>{run.step}</b>/{run.config.steps} · loss <b>{shown}</b> · "
             f"{run.steps_per_second:,.0f} steps/s · {html.escape(device_name())} · {run.status}"
         )
 
