@@ -267,7 +267,7 @@ def test_pyright_settings(pyproject):
 
 def _make(*arguments: str) -> str:
     done = subprocess.run(
-        ["make", "-n", "--always-make", *arguments],
+        ["make", "-n", "--always-make", "--no-print-directory", *arguments],
         cwd=ROOT,
         capture_output=True,
         text=True,
