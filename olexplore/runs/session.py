@@ -25,6 +25,7 @@ from __future__ import annotations
 import dataclasses
 import inspect
 import numbers
+import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -108,6 +109,8 @@ class Session:
         self._deleted: list[tuple[int, Run]] = []
         self._names: dict[tuple[str, str], list[str]] = {}
         self.titles: dict[Run, str] = {}
+        #: Warnings of the problems built since :meth:`take_notes` (the data a run really uses).
+        self.notes: list[str] = []
 
     # ----------------------------------------------------------------- state
     @property
@@ -280,12 +283,30 @@ class Session:
     # ----------------------------------------------------------------- runs
     def _new_run(self, config: Config) -> Run:
         own = self.problem is not None and config.problem == self.problem.name
-        return Run(
-            config,
-            self.problem if own else None,
-            chunk_seconds=self.chunk_seconds,
-            evaluate_every=self.evaluate_every,
-        )
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            run = Run(
+                config,
+                self.problem if own else None,
+                chunk_seconds=self.chunk_seconds,
+                evaluate_every=self.evaluate_every,
+            )
+        for warning in caught:  # said where the user looks, and still warned in Python
+            if issubclass(warning.category, UserWarning):
+                self.notes.append(str(warning.message))
+            warnings.warn_explicit(
+                warning.message, warning.category, warning.filename, warning.lineno
+            )
+        return run
+
+    def take_notes(self) -> list[str]:
+        """What building runs had to say since the last call (e.g. MNIST fell back to digits).
+
+        >>> Session(Config(problem="quadratic")).take_notes()
+        []
+        """
+        notes, self.notes = self.notes, []
+        return notes
 
     def _replace_current(self, why: str) -> Run | None:
         """Keep the current run if it trained (stopped, with ``why``), else drop it."""

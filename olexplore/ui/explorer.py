@@ -313,6 +313,9 @@ class Explorer:
         if run is not self._surface_of:
             self._surface_of = run
             self.figure.set_surface(run.surface)
+        notes = self.session.take_notes()
+        if notes:  # e.g. MNIST unavailable: the panel says which data trains
+            self.show_message(" ".join(notes), error=True)
 
     # ----------------------------------------------------------------- actions
     @_guarded

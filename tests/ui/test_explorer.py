@@ -253,3 +253,25 @@ def test_running_the_cell_again_closes_the_old_explorer(tmp_path, monkeypatch):
     second = Explorer(QUADRATIC, backend="png", export_dir=tmp_path)
     assert run.train_op is None and first.panel.widget.comm is None  # closed
     assert second.panel.widget.comm is not None and second.current.train_op is not None
+
+
+def test_a_dataset_fall_back_is_said_in_the_panel(tmp_path, monkeypatch):
+    import keras
+
+    from olexplore.problems import real
+
+    def fail():
+        raise Exception("URL fetch failure: Name or service not known")
+
+    monkeypatch.setattr(keras.datasets.mnist, "load_data", fail)
+    real._download.cache_clear()
+    try:
+        with pytest.warns(UserWarning, match="mnist is unavailable"):
+            explorer = Explorer(
+                Config(problem="mnist-mlp", steps=5), backend="png", export_dir=tmp_path
+            )
+    finally:
+        real._download.cache_clear()
+    message = html.unescape(explorer.message.value)
+    assert "mnist is unavailable" in message and "bundled 8x8 digits" in message
+    assert explorer.session.take_notes() == []  # said once
