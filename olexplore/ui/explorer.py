@@ -9,9 +9,13 @@ in the panel, and the kernel and the finished runs survive.
 
 from __future__ import annotations
 
+import base64
 import functools
 import html
+import mimetypes
+import os
 import time
+import urllib.parse
 import weakref
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -86,6 +90,9 @@ class Explorer:
         chunk_seconds: float = 0.05,
         export_dir: str | Path = "olexplore-export",
     ) -> None:
+        url_config, url_error = config_from_query(os.environ.get("QUERY_STRING", ""))
+        if config is None:
+            config = url_config
         self.session = Session(config, problem=problem, chunk_seconds=chunk_seconds)
         self.export_dir = Path(export_dir)
         own = problem.name if problem is not None else None
@@ -102,11 +109,14 @@ class Explorer:
         self.status = widgets.HTML()
         self.code = widgets.Textarea(layout=widgets.Layout(width="100%", height="220px"))
         self.config_json = widgets.Textarea(layout=widgets.Layout(width="100%", height="220px"))
+        self.downloads = widgets.HTML()
         self.widget = self._layout()
         self.widget.add_class("olexplore-explorer")
         self.panel.on_edit(self._on_edit)
         self._show_settings()
         self._refresh(force=True)
+        if url_error:
+            self.show_message(url_error, error=True)
         _replace_explorer_of_this_cell(self)
 
     def close(self) -> None:
@@ -226,6 +236,7 @@ class Explorer:
         tools = widgets.HBox(
             [self.export_button, self.code_button, self.save_button, self.load_button]
         )
+        tools = widgets.VBox([tools, self.downloads])
         code_box = widgets.Accordion(children=[self.code, self.config_json])
         code_box.set_title(0, "optimize_loss code")
         code_box.set_title(1, "settings (JSON)")
@@ -516,6 +527,7 @@ class Explorer:
         ]
         paths = [Path(p) for p in paths]
         self.show_message("wrote " + ", ".join(str(p) for p in paths))
+        self.downloads.value = download_links(paths)  # the same files, saved by the browser
         return paths
 
     @_guarded
@@ -542,6 +554,42 @@ class Explorer:
 
 #: The explorer each notebook cell made last: running the cell again closes the old one.
 _BY_CELL: dict[str, weakref.ref[Explorer]] = {}
+
+
+def download_links(paths: Sequence[Path]) -> str:
+    """HTML links that make the browser save each file (data URLs: no server route needed).
+
+    >>> import tempfile
+    >>> path = Path(tempfile.mkdtemp()) / "runs.csv"
+    >>> _ = path.write_text("step,loss")
+    >>> download_links([path])
+    '<a download="runs.csv" href="data:text/csv;base64,c3RlcCxsb3Nz">&#11015; runs.csv</a>'
+    """
+    links = []
+    for path in paths:
+        kind = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+        data = base64.b64encode(Path(path).read_bytes()).decode("ascii")
+        name = html.escape(path.name)
+        links.append(f'<a download="{name}" href="data:{kind};base64,{data}">&#11015; {name}</a>')
+    return " · ".join(links)
+
+
+def config_from_query(query: str) -> tuple[Config | None, str]:
+    """The Config of a page address's ``?config=<JSON>`` (Voilà gives the kernel the query as
+    ``QUERY_STRING``), and the message when it is not a valid Config. Parsed, never evaluated.
+
+    >>> config_from_query("config=%7B%22learning_rate%22%3A%200.5%7D")[0].learning_rate
+    0.5
+    >>> config_from_query("config=%7Bbad")[1]  # doctest: +ELLIPSIS
+    "the address's config: config: not valid JSON (Expecting property name enclosed in ..."
+    """
+    values = urllib.parse.parse_qs(query).get("config")
+    if not values:
+        return None, ""
+    try:
+        return Config.from_json(values[-1]), ""
+    except ValueError as error:
+        return None, f"the address's config: {error}"
 
 
 def _cell_id() -> str | None:

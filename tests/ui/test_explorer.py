@@ -275,3 +275,29 @@ def test_a_dataset_fall_back_is_said_in_the_panel(tmp_path, monkeypatch):
     message = html.unescape(explorer.message.value)
     assert "mnist is unavailable" in message and "bundled 8x8 digits" in message
     assert explorer.session.take_notes() == []  # said once
+
+
+def test_export_also_offers_the_files_as_browser_downloads(explorer):
+    import base64
+    import re
+
+    explorer.run()
+    paths = explorer.export()
+    links = dict(
+        re.findall(r'download="([^"]+)" href="data:[^;]+;base64,([^"]+)"', explorer.downloads.value)
+    )
+    assert sorted(links) == ["figure.png", "runs.csv", "runs.json"]
+    for path in paths:
+        assert base64.b64decode(links[path.name]) == path.read_bytes()
+
+
+def test_a_shared_address_opens_the_same_experiment(tmp_path, monkeypatch):
+    import urllib.parse
+
+    shared = QUADRATIC.replace(learning_rate=0.02, seed=7)
+    monkeypatch.setenv("QUERY_STRING", "config=" + urllib.parse.quote(shared.to_json()))
+    assert Explorer(backend="png", export_dir=tmp_path).config == shared
+    monkeypatch.setenv("QUERY_STRING", "config=" + urllib.parse.quote('{"seed": -1}'))
+    explorer = Explorer(backend="png", export_dir=tmp_path)
+    assert explorer.config == Config()  # a bad address changes nothing, and says why
+    assert "the address's config: seed: got -1" in html.unescape(explorer.message.value)
