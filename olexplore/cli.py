@@ -59,6 +59,8 @@ from olexplore.runs.run import Run
 from olexplore.runs.sweep import final_metrics, sweep
 
 EXPLORER_NOTEBOOK = "explorer.ipynb"
+#: What ``olexplore app`` serves: the explorer alone, on a fresh run (the guide is the Lab's).
+APP_NOTEBOOK = "app.ipynb"
 INTERRUPTED = 130
 #: Where ``olexplore app`` serves Voilà unless told otherwise (Voilà's own default port).
 VOILA_PORT = 8866
@@ -432,9 +434,9 @@ def notebook_candidates(name: str = EXPLORER_NOTEBOOK) -> list[Path]:
     ]
 
 
-def find_notebook(explicit: str | None = None) -> Path:
-    """The explorer notebook (``explicit`` if given), or a UsageError naming where it looked."""
-    candidates = [Path(explicit)] if explicit else notebook_candidates()
+def find_notebook(explicit: str | None = None, name: str = EXPLORER_NOTEBOOK) -> Path:
+    """The notebook ``name`` (``explicit`` if given), or a UsageError naming where it looked."""
+    candidates = [Path(explicit)] if explicit else notebook_candidates(name)
     for path in candidates:
         if path.is_file():
             return path.resolve()
@@ -459,7 +461,8 @@ def command_jupyter(args: argparse.Namespace, extra: list[str]) -> int:
     module = "jupyterlab" if args.command == "lab" else "voila"
     if importlib.util.find_spec(module) is None:
         raise UsageError(f"{module} is not installed; install it with pip install 'olexplore[lab]'")
-    command = [sys.executable, "-m", module, str(find_notebook(args.notebook))]
+    name = EXPLORER_NOTEBOOK if module == "jupyterlab" else APP_NOTEBOOK
+    command = [sys.executable, "-m", module, str(find_notebook(args.notebook, name))]
     if module == "jupyterlab":
         # JupyterLab makes its own token and prints the address with it; it refuses to start
         # as root without --allow-root (containers, CI).

@@ -462,7 +462,9 @@ def test_lab_and_app_start_jupyter_on_the_notebook(command, module, tmp_path, mo
     notebook.write_text("{}")
     started = []
     monkeypatch.setattr(cli, "_exec", lambda argv: started.append(argv) or 0)
-    monkeypatch.setattr(cli, "notebook_candidates", lambda: [tmp_path / "no.ipynb", notebook])
+    monkeypatch.setattr(
+        cli, "notebook_candidates", lambda name=None: [tmp_path / "no.ipynb", notebook]
+    )
     assert cli.main([command, "--", "--no-browser", "--port", "8899"]) == 0
     (argv,) = started
     assert argv[:4] == [sys.executable, "-m", module, str(notebook)]
@@ -564,7 +566,7 @@ def test_voila_refuses_requests_without_the_token(tmp_path):
 
 def test_lab_without_the_notebook_exits_2(tmp_path, monkeypatch, capsys):
     missing = tmp_path / "notebooks" / "explorer.ipynb"
-    monkeypatch.setattr(cli, "notebook_candidates", lambda: [missing])
+    monkeypatch.setattr(cli, "notebook_candidates", lambda name=None: [missing])
     monkeypatch.setattr(cli, "_exec", lambda argv: pytest.fail("must not start Jupyter"))
     assert cli.main(["lab"]) == 2
     (line,) = capsys.readouterr().err.splitlines()
@@ -615,3 +617,14 @@ def _one_run_json(tmp_path):
     argv = ["run", "--problem", "quadratic", "--steps", "3", "--no-progress", "--out"]
     assert cli.main([*argv, str(tmp_path / "one")]) == 0
     return tmp_path / "one" / "run.json"
+
+
+def test_app_serves_the_explorer_alone_and_lab_the_guided_notebook(monkeypatch):
+    started = []
+    monkeypatch.setattr(cli, "_exec", lambda argv: started.append(argv) or 0)
+    assert cli.main(["app"]) == 0
+    assert Path(started[0][3]).name == "app.ipynb"  # no guide, a fresh run ready to Play
+    assert cli.find_notebook(name=cli.APP_NOTEBOOK).parent == cli.find_notebook().parent
+    cells = json.loads(cli.find_notebook(name=cli.APP_NOTEBOOK).read_text())["cells"]
+    assert [cell["cell_type"] for cell in cells] == ["code"]
+    assert "Explorer()" in "".join(cells[0]["source"])
