@@ -75,18 +75,19 @@ print(json.dumps([fingerprint(config) for config in CONFIGS]))
 """
 
 
+def _python(code, *arguments, env):
+    """What ``python -c code arguments`` prints, run in a fresh process from the repository."""
+    command = [sys.executable, "-c", code, *arguments]
+    done = subprocess.run(
+        command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300, check=True
+    )
+    return done.stdout
+
+
 @pytest.mark.slow
 def test_two_processes_give_the_same_histories():
     env = {**os.environ, "PYTHONHASHSEED": "123", "TF_CPP_MIN_LOG_LEVEL": "3"}
-    output = subprocess.run(
-        [sys.executable, "-c", SCRIPT],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=True,
-    ).stdout
+    output = _python(SCRIPT, env=env)
     other_process = json.loads(output.strip().splitlines()[-1])
     here = json.loads(json.dumps([fingerprint(config) for config in CONFIGS]))
     assert other_process == here
@@ -110,15 +111,7 @@ print(",".join(registry.problem_names()))
 def test_the_registry_does_not_depend_on_import_order():
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
     lists = {
-        first: subprocess.run(
-            [sys.executable, "-c", REGISTRY_SCRIPT, first],
-            cwd=ROOT,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=300,
-            check=True,
-        ).stdout.split()[-1]
+        first: _python(REGISTRY_SCRIPT, first, env=env).split()[-1]
         for first in ("registry", "real", "runs")
     }
     assert len(set(lists.values())) == 1, lists
