@@ -80,7 +80,7 @@ def words(config: Config, path: str) -> str:
         if not config.multipliers:
             return "no multipliers"
         return " ".join(f"× {key}={format_value(v)}" for key, v in config.multipliers.items())
-    if path == "problem_params":
+    if path == "problem_params":  # empty when the problem takes its defaults
         return " ".join(f"{k} {format_value(v)}" for k, v in config.problem_params.items())
     if path == "steps":
         return f"{config.steps} steps"
@@ -178,7 +178,8 @@ def label(config: Config, reference: Config | None = None, changes: Sequence[Cha
     if reference is None:
         text = describe(config)
     else:
-        text = ", ".join(words(config, path) for path in differing(config, reference))
+        parts = (words(config, path) for path in differing(config, reference))
+        text = ", ".join(part for part in parts if part)  # no parameters: nothing to say
         text = text or "same settings"
     live = change_words(changes)
     return "; ".join([text, *live]) if live else text

@@ -237,3 +237,13 @@ def test_same_settings_give_the_same_history_in_one_session():
     session.reset()
     second = session.run()
     np.testing.assert_array_equal(first["loss"], second["loss"])
+
+
+def test_a_label_never_ends_in_an_empty_word():
+    session = Session(QUAD.replace(problem_params={"condition_number": 10.0}, steps=5))
+    session.run()
+    session.edit("problem", "rosenbrock")
+    session.run(steps=2)
+    label = session.label(session.current)
+    assert label.startswith("rosenbrock, ") and not label.rstrip().endswith(",")
+    assert ", ," not in label
