@@ -149,6 +149,8 @@ def starting_config(config: Config, changes: Sequence[Change]) -> Config:
     >>> starting_config(now, [(851, "learning_rate", 0.05, 0.002)]).learning_rate
     0.05
     """
+    if not changes:
+        return config
     first: dict[str, Any] = {}
     for _, path, old, _ in changes:
         first.setdefault(path, old)

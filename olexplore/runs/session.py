@@ -40,6 +40,7 @@ from olexplore.runs.fields import (
     set_path,
     suggested_decay_params,
     suggested_settings,
+    value_at,
 )
 from olexplore.runs.fields import field as field_row
 from olexplore.runs.history import History
@@ -358,7 +359,7 @@ class Session:
         A run that is done is kept and a new one starts from :attr:`config`. Refused (a
         ValueError naming the fields) while any edit is invalid.
         """
-        steps = _check_steps(steps)
+        steps = _check_integer(steps, "steps", 0, optional=True)
         run = self.ready_run()
         if steps is not None and run.step + steps > run.config.steps:
             self.edit("steps", run.step + steps)
@@ -366,7 +367,7 @@ class Session:
 
     def step(self, count: int = 1, progress: Callable[[Run], Any] | None = None) -> History:
         """Train ``count`` steps and leave the run ``"paused"`` (unless it ended)."""
-        history = self.run(_check_count(count), progress)
+        history = self.run(_check_integer(count, "count", 1), progress)
         self.current.pause()
         return history
 
@@ -465,17 +466,12 @@ def _check_path(path: Any) -> None:
         field_row(path)  # raises, listing the fields
 
 
-def _check_steps(value: Any) -> int | None:
-    if value is None:
+def _check_integer(value: Any, name: str, minimum: int, optional: bool = False) -> Any:
+    if value is None and optional:
         return None
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 0:
-        raise ValueError(f"steps: got {describe(value)}; accepted: an integer >= 0 or None.")
-    return int(value)
-
-
-def _check_count(value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-        raise ValueError(f"count: got {describe(value)}; accepted: an integer >= 1.")
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
+        accepted = f"an integer >= {minimum}" + (" or None" if optional else "")
+        raise ValueError(f"{name}: got {describe(value)}; accepted: {accepted}.")
     return int(value)
 
 
@@ -488,14 +484,13 @@ def _reopens(run: Run, new: Config) -> bool:
 
 
 def _live_part(current: Config, new: Config) -> Config:
-    """``current`` with the live fields of ``new`` (what a running run can take)."""
-    norm = new.clipping.norm if current.clipping.kind == "global_norm" else current.clipping.norm
-    return current.replace(
-        learning_rate=new.learning_rate,
-        noise_scale=new.noise_scale,
-        steps=new.steps,
-        clipping=dataclasses.replace(current.clipping, norm=norm),
-    )
+    """``current`` with the live fields of ``new`` that take effect on it (the field table's
+    ``live`` rows: a clip norm only while clipping a global norm)."""
+    data = current.to_dict()
+    for path, row in FIELDS.items():
+        if row.live and row.applies(current):
+            set_path(data, path, value_at(new, path))
+    return Config.from_dict(data)
 
 
 def _live_words(applied: Mapping[str, tuple[Any, Any]]) -> str:

@@ -481,7 +481,8 @@ class Explorer:
         self.show_message(f"deleted {entry.differs}; Undo brings it back")
         self._refresh(force=True)
 
-    def _traces(self) -> Sequence[Trace]:
+    @staticmethod
+    def _traces(entries: Sequence[Entry]) -> Sequence[Trace]:
         return [
             Trace(
                 key=e.key,
@@ -493,16 +494,17 @@ class Explorer:
                 status=e.run.status,
                 reason=e.run.reason or "",
             )
-            for e in self.entries
+            for e in entries
         ]
 
     def _refresh(self, force: bool = False) -> None:
-        drew = self.figure.update(self._traces(), force=force)
+        entries = self.entries  # labels and styles once per refresh, for figure and table
+        drew = self.figure.update(self._traces(entries), force=force)
         now = time.perf_counter()
         if not (force or drew or now - self._text_refreshed > TEXT_INTERVAL):
             return  # text follows the figure's frame rate: no per-chunk widget traffic
         self._text_refreshed = now
-        self.table.set_entries(self.entries)
+        self.table.set_entries(entries)
         if not self.session.has_current:
             self.status.value = ""
             return
