@@ -245,9 +245,9 @@ def test_close_leaves_no_widget_open_and_stops_training(tmp_path):
 
 
 def test_running_the_cell_again_closes_the_old_explorer(tmp_path, monkeypatch):
-    from olexplore.ui import explorer as module
+    from olexplore.ui import notebook
 
-    monkeypatch.setattr(module, "_cell_id", lambda: "cell-1")
+    monkeypatch.setattr(notebook, "_cell_id", lambda: "cell-1")
     first = Explorer(QUADRATIC, backend="png", export_dir=tmp_path)
     run = first.current
     second = Explorer(QUADRATIC, backend="png", export_dir=tmp_path)
