@@ -30,19 +30,12 @@ from olexplore.runs.run import Run
 from olexplore.runs.session import Edit, Session
 from olexplore.ui.closing import close_tree
 from olexplore.ui.controls import ControlPanel
+from olexplore.ui.layout import FIGURE_INCHES, arrange
 from olexplore.ui.live_figure import LiveFigure, Trace
 from olexplore.ui.notebook import config_from_query, download_links, replace_explorer_of_this_cell
 from olexplore.ui.run_table import Entry, RunTable
 from olexplore.ui.trainer import Trainer
 
-#: The page style of the explorer: invalid fields get a red border; messages scroll in place.
-STYLE = (
-    "<style>"
-    ".olexplore-invalid input, .olexplore-invalid select {border-color: #b00020 !important;"
-    " box-shadow: 0 0 0 1px #b00020;}"
-    ".olexplore-message {word-break: break-word;}"
-    "</style>"
-)
 #: Seconds between refreshes of the status line and run table while training.
 TEXT_INTERVAL = 0.25
 
@@ -94,7 +87,7 @@ class Explorer:
         self.export_dir = Path(export_dir)
         own = problem.name if problem is not None else None
         self.panel = ControlPanel(self.session.config, own_problem=own)
-        self.figure = LiveFigure(backend=backend)
+        self.figure = LiveFigure(backend=backend, width=FIGURE_INCHES)
         self.table = RunTable(on_toggle=self._on_toggle, on_delete=self._on_delete)
         self.trainer = Trainer(on_chunk=self._on_chunk, on_end=self._on_end)
         self._entries: dict[Run, Entry] = {}
@@ -238,21 +231,17 @@ class Explorer:
         code_box.set_title(0, "optimize_loss code")
         code_box.set_title(1, "settings (JSON)")
         view = widgets.HBox([*self.log_y.values(), self.smoothing])
-        main = widgets.VBox(
-            [
-                player,
-                self.status,
-                self.message,
-                view,
-                self.figure.widget,
-                self.table.widget,
-                tools,
-                code_box,
-            ]
-        )
-        self.message.layout.max_height, self.message.layout.overflow = "6em", "auto"
-        self.message.add_class("olexplore-message")
-        return widgets.HBox([widgets.HTML(STYLE), self.panel.widget, main])
+        main = [
+            player,
+            self.status,
+            self.message,
+            view,
+            self.figure.widget,
+            self.table.widget,
+            tools,
+            code_box,
+        ]
+        return arrange(self.panel.widget, main, self.message)
 
     def _ipython_display_(self) -> None:
         from IPython.display import display  # noqa: PLC0415
