@@ -34,7 +34,7 @@ from olexplore.ui.layout import FIGURE_INCHES, arrange
 from olexplore.ui.live_figure import LiveFigure, Trace
 from olexplore.ui.notebook import config_from_query, download_links, replace_explorer_of_this_cell
 from olexplore.ui.run_table import Entry, RunTable
-from olexplore.ui.trainer import Trainer
+from olexplore.ui.trainer import PACES, Trainer
 
 #: Seconds between refreshes of the status line and run table while training.
 TEXT_INTERVAL = 0.25
@@ -181,6 +181,18 @@ class Explorer:
             layout=widgets.Layout(width="260px"),
         )
         self.preset.observe(lambda change: self.apply_preset(change["new"]), names="value")
+        self.pace = widgets.Dropdown(
+            options=[
+                ("as fast as possible" if pace is None else f"{pace:,.0f} steps/s", pace or 0.0)
+                for pace in PACES
+            ],
+            value=0.0,
+            description="pace",
+            tooltip="Steps per second while playing: slow a toy problem down to watch it",
+            layout=widgets.Layout(width="230px"),
+        )
+        self.pace.style.description_width = "initial"
+        self.pace.observe(lambda change: self._set_pace(change["new"]), names="value")
         self.log_y = {
             panel: widgets.Checkbox(
                 value=self.figure.log_y[panel],
@@ -221,6 +233,7 @@ class Explorer:
                 self.keep_button,
                 self.undo_button,
                 self.preset,
+                self.pace,
             ]
         )
         tools = widgets.HBox(
@@ -446,6 +459,11 @@ class Explorer:
         self.figure.set_log_y(panel, on)
 
     @_guarded
+    def _set_pace(self, steps_per_second: float) -> None:
+        self.trainer.pace = steps_per_second or None
+        self._refresh(force=True)
+
+    @_guarded
     def _set_smoothing(self, weight: float) -> None:
         self.figure.set_smoothing(weight)
 
@@ -497,9 +515,12 @@ class Explorer:
         run = self.session.current
         loss = run.history.last("loss")
         shown = f"{loss:.4g}" if run.step else "–"  # no loss before the first step
+        pace = self.trainer.pace
+        paced = "" if pace is None else f" (paced at {pace:,.0f}/s)"
         self.status.value = (
             f"step <b>{run.step}</b>/{run.config.steps} · loss <b>{shown}</b> · "
-            f"{run.steps_per_second:,.0f} steps/s · {html.escape(device_name())} · {run.status}"
+            f"{run.steps_per_second:,.0f} steps/s{paced} · {html.escape(device_name())} · "
+            f"{run.status}"
         )
 
     # ----------------------------------------------------------------- export

@@ -6,6 +6,10 @@ loop once; every request (play, pause, step) is handed to that loop with
 ``call_soon_threadsafe``, and one asyncio task advances the run in chunks of about 50 ms,
 yielding between chunks so the kernel keeps answering (a click on Pause lands between two
 chunks). The figure is refreshed after each chunk, throttled by the figure itself.
+
+A ``pace`` (steps per second) slows training down to be watched: a 200-step Rosenbrock run that
+would finish in 0.1 s takes 10 s at 20 steps/s. Steps are then due on a schedule from the moment
+the pace was set, so the run keeps the pace however long each chunk takes to compute.
 """
 
 from __future__ import annotations
@@ -16,10 +20,14 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from olexplore.engine.validation import describe, is_real_number
 from olexplore.runs.run import Run
 
 #: Pause between chunks: long enough for the kernel to handle a click, short for throughput.
 YIELD_SECONDS = 0.002
+#: The paces a person can pick, in steps per second (``None``: as fast as possible).
+PACES = (None, 1000.0, 300.0, 100.0, 30.0, 10.0, 3.0, 1.0)
+MAX_PACE = 1e6
 
 
 class Trainer:
@@ -31,8 +39,11 @@ class Trainer:
     ``Session.run`` (what ``Explorer.run`` does) instead.
 
     >>> trainer = Trainer(on_chunk=lambda run: None, on_end=lambda run: None, loop=None)
-    >>> trainer.playing
-    False
+    >>> trainer.playing, trainer.pace
+    (False, None)
+    >>> trainer.pace = 20
+    >>> trainer.pace
+    20.0
     """
 
     def __init__(
@@ -49,6 +60,38 @@ class Trainer:
         self._pause_requested = False
         self.pause_requested_at: float | None = None
         self.last_pause_latency: float | None = None
+        self._pace: float | None = None
+        self._schedule: tuple[float, int] | None = None  # (when, step) the pace counts from
+
+    @property
+    def pace(self) -> float | None:
+        """Steps per second while playing, or ``None`` for as fast as possible."""
+        return self._pace
+
+    @pace.setter
+    def pace(self, steps_per_second: float | None) -> None:
+        if steps_per_second is not None and (
+            not is_real_number(steps_per_second) or not 0 < float(steps_per_second) <= MAX_PACE
+        ):
+            raise ValueError(
+                f"pace: got {describe(steps_per_second)}; accepted: None (as fast as possible) "
+                f"or steps per second in (0, {MAX_PACE:g}]."
+            )
+        self._pace = None if steps_per_second is None else float(steps_per_second)
+        self._schedule = None  # the new pace counts from now
+
+    def _allowed(self, run: Run) -> tuple[int | None, float]:
+        """How many steps the pace allows now (``None``: no limit), and else how long to wait."""
+        if self._pace is None:
+            return None, 0.0
+        now = time.perf_counter()
+        if self._schedule is None:
+            self._schedule = (now, run.step)
+        begun, first = self._schedule
+        due = first + int((now - begun) * self._pace) + 1  # the step due next is allowed now
+        if due > run.step:
+            return due - run.step, 0.0
+        return 0, (run.step - first) / self._pace - (now - begun)
 
     @property
     def playing(self) -> bool:
@@ -79,6 +122,7 @@ class Trainer:
         self.cancel()
         self.run = run
         self._pause_requested = False
+        self._schedule = None
         run.resume()
         self._task = self.loop.create_task(self._train(run, steps))
 
@@ -94,7 +138,14 @@ class Trainer:
             while not run.done and run.status != "paused" and not self._pause_requested:
                 if target is not None and run.step >= target:
                     break
-                run.advance(None if target is None else target - run.step)
+                limit = None if target is None else target - run.step
+                allowed, wait = self._allowed(run)
+                if allowed == 0:
+                    await asyncio.sleep(max(wait, YIELD_SECONDS))
+                    continue
+                if allowed is not None:
+                    limit = allowed if limit is None else min(limit, allowed)
+                run.advance(limit)
                 self.on_chunk(run)
                 await asyncio.sleep(YIELD_SECONDS)
         except asyncio.CancelledError:
