@@ -128,6 +128,17 @@ class History:
                 series.append(float(values.get(name, float("nan"))))
 
     @property
+    def evaluation_names(self) -> list[str]:
+        """The held-out metrics recorded so far, in the order they first came.
+
+        >>> history = History()
+        >>> history.add_evaluation(0, {"val_loss": 0.9, "val_accuracy": 0.1})
+        >>> history.evaluation_names
+        ['val_loss', 'val_accuracy']
+        """
+        return [name for name in self._evaluations if name != "step"]
+
+    @property
     def evaluations(self) -> dict[str, np.ndarray]:
         """The sparse table: ``{"step": [...], "val_loss": [...], ...}`` as arrays."""
         return {name: np.asarray(series) for name, series in self._evaluations.items()}

@@ -208,30 +208,50 @@ def sticky_limits(
 
 
 def panel_rectangles(
-    width: float, height: float, top: float, contour: bool
-) -> tuple[list[list[float]], list[float] | None]:
-    """Axes rectangles (figure fractions) for the three stacked line panels and, with
-    ``contour``, a square-ish contour panel on the right; ``width``, ``height`` and the space
-    kept free at the ``top`` (title, legend) are in inches.
+    width: float, height: float, top: float, contour: bool, held_out: int = 0
+) -> tuple[list[list[float]], list[float] | None, list[list[float]]]:
+    """Axes rectangles (figure fractions) for the three stacked line panels and, on the right,
+    a square-ish contour panel (with ``contour``) or ``held_out`` stacked panels of held-out
+    metrics (validation loss, accuracy); ``width``, ``height`` and the space kept free at the
+    ``top`` (title, legend) are in inches. The contour takes the right column if both are asked.
 
-    >>> lines, contour = panel_rectangles(9.0, 6.0, 0.5, contour=False)
-    >>> len(lines), contour is None, [round(v, 3) for v in lines[0]]
-    (3, True, [0.1, 0.658, 0.878, 0.258])
+    >>> lines, contour, held = panel_rectangles(9.0, 6.0, 0.5, contour=False)
+    >>> len(lines), contour is None, held, [round(v, 3) for v in lines[0]]
+    (3, True, [], [0.1, 0.658, 0.878, 0.258])
+    >>> lines, _, held = panel_rectangles(9.0, 6.0, 0.5, contour=False, held_out=2)
+    >>> len(held), round(lines[0][2] + lines[0][0], 3) < round(held[0][0], 3)
+    (2, True)
     """
     left, right, bottom, gap, column_gap = 0.9, 0.2, 0.55, 0.15, 0.75
     usable_height = max(height - top - bottom, 0.3)
-    contour_width = min(usable_height, 0.42 * width) if contour else 0.0
-    line_width = width - left - right - (contour_width + column_gap if contour else 0.0)
+    held_out = 0 if contour else held_out
+    if contour:
+        column = min(usable_height, 0.42 * width)
+    elif held_out:
+        column = 0.34 * width
+    else:
+        column = 0.0
+    line_width = width - left - right - (column + column_gap if column else 0.0)
     row = (usable_height - 2 * gap) / 3
     lines = [
         [left / width, (bottom + (2 - i) * (row + gap)) / height, line_width / width, row / height]
         for i in range(3)
     ]
-    if not contour:
-        return lines, None
-    x0 = (width - right - contour_width) / width
-    y0 = (bottom + (usable_height - contour_width) / 2) / height
-    return lines, [x0, y0, contour_width / width, contour_width / height]
+    x0 = (width - right - column) / width
+    if contour:
+        y0 = (bottom + (usable_height - column) / 2) / height
+        return lines, [x0, y0, column / width, column / height], []
+    held_row = (usable_height - (held_out - 1) * gap * 2) / max(held_out, 1)
+    held = [
+        [
+            x0,
+            (bottom + (held_out - 1 - i) * (held_row + 2 * gap)) / height,
+            column / width,
+            held_row / height,
+        ]
+        for i in range(held_out)
+    ]
+    return lines, None, held
 
 
 def last_finite(values: np.ndarray, first_step: int = 0) -> tuple[list[float], list[float]]:
@@ -277,14 +297,28 @@ ROLES = {
     "clipped_global_norm": ("global_norm", "clipped_global_norm", 2.1),
     "position": ("contour", "position", 2.5),
 }
+#: A held-out metric's panel, and each run's artist in it, is named ``held:<metric>``.
+HELD = "held:"
 _ALWAYS = ("loss", "learning_rate", "global_norm")  # drawn (empty) even before they exist
 _MARKED = ("loss", "learning_rate", "global_norm", "position")  # get the × of a diverged run
 
 
+def panel_of(role: str) -> str:
+    """The panel a run's artist of ``role`` is drawn in.
+
+    >>> panel_of("loss:raw"), panel_of("position:diverged"), panel_of("held:val_loss")
+    ('loss', 'contour', 'held:val_loss')
+    """
+    if role.startswith(HELD):
+        return role
+    return ROLES[role.split(":")[0]][0]
+
+
 class RunArtists:
     """One run's artists by role, each created once when first needed (``clipped_global_norm``
-    and ``position`` when recorded, ``<role>:diverged`` markers when the run diverges), and the
-    caches that feed them. ``trace`` arguments are :class:`~olexplore.ui.live_figure.Trace`."""
+    and ``position`` when recorded, ``<role>:diverged`` markers when the run diverges, a
+    ``held:<metric>`` line when its panel is shown and the run has evaluated it), and the caches
+    that feed them. ``trace`` arguments are :class:`~olexplore.ui.live_figure.Trace`."""
 
     def __init__(self, history: History, smoothing: float) -> None:
         self.history = history
@@ -299,7 +333,7 @@ class RunArtists:
 
     def remove(self, panel: str | None = None) -> None:
         """Take the artists (of one ``panel``, or all) off their axes and forget them."""
-        for role in [r for r in self.lines if panel in (None, ROLES[r.split(":")[0]][0])]:
+        for role in [r for r in self.lines if panel in (None, panel_of(r))]:
             self.lines.pop(role).remove()
             self.envelopes.pop(role, None)
         if panel in (None, "contour"):
@@ -317,11 +351,16 @@ class RunArtists:
             if trace.status == "diverged" and role in _MARKED and role in self.lines:
                 if marker not in self.lines:
                     self._add(axes[panel], trace, marker, 3.0)
+        evaluated = trace.history.evaluation_names
+        for panel, ax in axes.items():
+            if panel.startswith(HELD) and panel not in self.lines:
+                if panel[len(HELD) :] in evaluated:
+                    self._add(ax, trace, panel, 2.0)
         if self._style != (trace.color, trace.linestyle):
             self._style = (trace.color, trace.linestyle)
             for role, line in self.lines.items():
                 line.set_color(trace.color)
-                if role in ROLES and role != "clipped_global_norm":
+                if (role in ROLES or role.startswith(HELD)) and role != "clipped_global_norm":
                     line.set_linestyle(trace.linestyle)
         for role, line in self.lines.items():
             shown = trace.visible
@@ -339,6 +378,8 @@ class RunArtists:
             style["linestyle"] = "--"
         elif role.endswith(":diverged"):
             style = {"linestyle": "none", "marker": "x", "markersize": 9, "markeredgewidth": 2}
+        elif role.startswith(HELD):  # a few evaluations: each one a dot
+            style.update(marker="o", markersize=3.5, linewidth=1.2)
         gid = f"{trace.key}:{role}"
         self.lines[role] = ax.add_line(
             Line2D([], [], color=trace.color, zorder=zorder, gid=gid, **style)
@@ -358,8 +399,16 @@ class RunArtists:
         trajectory from ``start``; widen each panel's ``extents`` to the values drawn."""
         history = self.history
         self.fed_length = len(history)
+        table: dict[str, np.ndarray] | None = None
         for role, line in self.lines.items():
             if role.endswith(":diverged") or not line.get_visible():
+                continue
+            if role.startswith(HELD):  # sparse: drawn as recorded, no decimation
+                table = history.evaluations if table is None else table
+                values = table.get(role[len(HELD) :], np.empty(0))
+                line.set_data(table["step"][: len(values)], values)
+                self.settled[role] = (0, 0)  # a few points: redrawn with every frame
+                _widen(extents, role, values, log_y[role])
                 continue
             panel, series, _ = ROLES[role]
             if role == "position":  # the points that are extremes of x or y in their bucket
@@ -382,13 +431,18 @@ class RunArtists:
                 indices, drawn = envelope.update(values, buckets[panel])
                 line.set_data(indices + history.first_step, drawn)
                 self.settled[role] = (envelope.generation, envelope.settled)
-                kept = drawn[np.isfinite(drawn) & ((drawn > 0) | (not log_y[panel]))]
-                if kept.size:  # log axes: positive values only
-                    low, high = extents[panel]
-                    extents[panel] = [min(low, kept.min()), max(high, kept.max())]
+                _widen(extents, panel, drawn, log_y[panel])
             marker = self.lines.get(f"{role}:diverged")
             if marker is not None and marker.get_visible():
                 marker.set_data(*last_finite(values, history.first_step))
+
+
+def _widen(extents: dict[str, list[float]], panel: str, drawn: np.ndarray, log: bool) -> None:
+    """Widen ``extents[panel]`` to the finite values drawn (on a log axis: positive ones)."""
+    kept = drawn[np.isfinite(drawn) & ((drawn > 0) | (not log))]
+    if kept.size:
+        low, high = extents[panel]
+        extents[panel] = [min(low, float(kept.min())), max(high, float(kept.max()))]
 
 
 # --------------------------------------------------------------------- drawing in layers

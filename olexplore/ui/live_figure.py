@@ -47,6 +47,7 @@ from olexplore.runs.figures import LOG_Y_METRICS, plot_trajectories, run_style
 from olexplore.runs.history import History
 from olexplore.ui.canvas import BACKENDS, attach_canvas, resolve_backend, show_png
 from olexplore.ui.figure_panels import (
+    HELD,
     FrameLayers,
     RunArtists,
     Smoother,
@@ -61,6 +62,8 @@ PANELS = ("loss", "learning_rate", "global_norm")
 NOTE_STATUSES = ("diverged", "failed")  # a trace in one of these gets a note in the title
 FRAME_SHARE = 0.12  # of the wall time a redraw may take, within the 4 frames a second below
 MAX_FRAME_INTERVAL = 0.22  # frames come after a training chunk: >= 4 a second
+#: Held-out metrics get panels on the right (where 2-D problems have their contour), these first
+HELD_OUT_FIRST, MAX_HELD_OUT = ("val_loss", "val_accuracy"), 2
 _TITLE_INCHES, _LEGEND_ROW_INCHES, _LEGEND_COLUMN_INCHES = 0.3, 0.2, 2.6
 _YLABELS = {
     "loss": "loss",
@@ -139,6 +142,7 @@ class LiveFigure:
         self._pending_note: str | None = None  # mark() before the trace's status says why
         self._shape: tuple = ()  # what update() draws at once when it changes
         self._surface: Surface | None = None
+        self._held: tuple[str, ...] = ()  # the held-out metrics that have panels
         self._layers = FrameLayers()
         self._structure = 0  # bumped whenever the background changes
         self._legend: Any = None
@@ -181,7 +185,8 @@ class LiveFigure:
 
     @property
     def axes(self) -> dict[str, Axes]:
-        """The panels: ``"loss"``, ``"learning_rate"``, ``"global_norm"`` (+ ``"contour"``)."""
+        """The panels: ``"loss"``, ``"learning_rate"``, ``"global_norm"`` (+ ``"contour"``, or
+        ``"held:val_loss"``, ``"held:val_accuracy"``: the held-out metrics of the runs shown)."""
         return dict(self._axes)
 
     @property
@@ -222,6 +227,7 @@ class LiveFigure:
                 ax.set_autoscale_on(False)
                 ax.tick_params(labelsize="small")
                 self._axes["contour"] = ax
+            self._sync_held(self._traces)  # the contour takes the right column
             self._layout()
             self._sync_artists(self._traces)
             self.draw()
@@ -236,7 +242,9 @@ class LiveFigure:
             if self._log_y[panel] == bool(on):
                 return
             self._log_y[panel] = bool(on)
-            self._reset_y(panel)
+            for name in self._line_panels():
+                if self._panel_base(name) == panel:
+                    self._reset_y(name)
             self.draw()
 
     def set_smoothing(self, weight: float) -> None:
@@ -389,6 +397,7 @@ class LiveFigure:
 
     # ----------------------------------------------------------------- artists
     def _sync_artists(self, traces: list[Trace]) -> None:
+        self._sync_held(traces)
         keys = {trace.key for trace in traces}
         for key in [key for key in self._drawn if key not in keys]:
             self._drawn.pop(key).remove()
@@ -434,26 +443,76 @@ class LiveFigure:
             )
         self._structure += 1
 
+    def _sync_held(self, traces: list[Trace]) -> None:
+        """Panels for the held-out metrics the traces have recorded (none beside a contour)."""
+        names: list[str] = []
+        for trace in traces:
+            names += [n for n in trace.history.evaluation_names if n not in names]
+        first = [n for n in HELD_OUT_FIRST if n in names]
+        held = tuple([*first, *(n for n in names if n not in first)][:MAX_HELD_OUT])
+        if self._surface is not None:
+            held = ()
+        if held == self._held:
+            return
+        for name in self._held:
+            for drawn in self._drawn.values():
+                drawn.remove(HELD + name)
+            ax = self._axes.pop(HELD + name)
+            self._ours.pop((ax, "y"), None)
+            ax.remove()
+        self._held = held
+        for index, name in enumerate(held):
+            ax = self.figure.add_axes((0, 0, 1, 1), sharex=self._axes["loss"])
+            ax.set_autoscale_on(False)
+            ax.set_ylabel(name.replace("val_", "validation ").replace("_", " "))
+            ax.yaxis.get_offset_text().set_fontsize("small")
+            ax.grid(True, alpha=0.3)
+            last = index == len(held) - 1
+            ax.tick_params(labelbottom=last, labelsize="small")
+            if last:
+                ax.set_xlabel("step")
+            self._axes[HELD + name] = ax
+            self._reset_y(HELD + name)
+        self._layout()
+
+    def _line_panels(self) -> list[str]:
+        """The panels with steps along x: the three of :data:`PANELS` and the held-out ones."""
+        return [*PANELS, *(HELD + name for name in self._held)]
+
+    @staticmethod
+    def _panel_base(panel: str) -> str:
+        """The panel whose log-y setting ``panel`` follows (validation loss follows loss)."""
+        return "loss" if panel == HELD + "val_loss" else panel
+
+    def _is_log(self, panel: str) -> bool:
+        return self._log_y.get(self._panel_base(panel), False)
+
     def _layout(self) -> None:
         width, height = self.figure.get_size_inches()
         rows = self._legend_rows
         top = _TITLE_INCHES + rows * _LEGEND_ROW_INCHES + (0.12 if rows else 0.0)
-        lines, contour = panel_rectangles(width, height, top, "contour" in self._axes)
+        lines, contour, held = panel_rectangles(
+            width, height, top, "contour" in self._axes, len(self._held)
+        )
         for panel, rectangle in zip(PANELS, lines, strict=True):
             self._axes[panel].set_position(rectangle)
         if contour is not None:
             self._axes["contour"].set_position(contour)
+        for name, rectangle in zip(self._held, held, strict=True):
+            self._axes[HELD + name].set_position(rectangle)
         self._structure += 1
 
     # ----------------------------------------------------------------- data and limits
     def _sync_data(self) -> dict[str, list[float]]:
         """``set_data`` for every shown artist; returns each panel's [low, high] drawn values."""
-        extents = {panel: [math.inf, -math.inf] for panel in PANELS}
+        panels = self._line_panels()
+        extents = {panel: [math.inf, -math.inf] for panel in panels}
+        log_y = {panel: self._is_log(panel) for panel in panels}
         buckets = {name: max(8, int(ax.bbox.width) // 2) for name, ax in self._axes.items()}
         start = None if self._surface is None else self._surface.start
         for trace in self._traces:
             if trace.visible:
-                self._drawn[trace.key].feed(buckets, self._log_y, extents, start)
+                self._drawn[trace.key].feed(buckets, log_y, extents, start)
         return extents
 
     def _update_limits(self, extents: dict[str, list[float]]) -> None:
@@ -471,9 +530,9 @@ class LiveFigure:
                 view = sticky_limits(kept, first, last, grow=float(training), pad=0.0)
             if view is not None:
                 self._set_view(loss_ax, "x", view)
-        for panel in PANELS:
+        for panel in self._line_panels():
             low, high = extents[panel]
-            ax, log = self._axes[panel], self._log_y[panel]
+            ax, log = self._axes[panel], self._is_log(panel)
             if self._user_moved(ax, "y"):
                 continue
             if low > high:  # nothing drawn
@@ -497,7 +556,7 @@ class LiveFigure:
         return bool(ours) and (ax.get_xlim() if axis == "x" else ax.get_ylim()) not in ours
 
     def _reset_y(self, panel: str) -> None:
-        ax, log = self._axes[panel], self._log_y[panel]
+        ax, log = self._axes[panel], self._is_log(panel)
         self._ours.pop((ax, "y"), None)
         if log:
             ax.set_ylim(0.1, 10.0)
