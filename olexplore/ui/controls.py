@@ -15,7 +15,7 @@ import html
 import math
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, TypeAlias, TypeVar
 
 import ipywidgets as w
 
@@ -23,7 +23,13 @@ from olexplore.engine.learning_rate import DECAY_FUNCTIONS
 from olexplore.engine.optimizers import KERAS_OPTIMIZER_NAMES, OPTIMIZER_CLS_NAMES
 from olexplore.problems import problem_class, problem_names
 from olexplore.runs.config import Config
-from olexplore.runs.fields import DECAY_PARAMETERS, FIELDS, suggested_decay_params, value_at
+from olexplore.runs.fields import (
+    DECAY_PARAMETERS,
+    FIELDS,
+    Field,
+    suggested_decay_params,
+    value_at,
+)
 from olexplore.ui.closing import close_tree
 
 _LISTS = ("boundaries", "values")
@@ -55,8 +61,15 @@ _OPTIONAL_START = {"clipping.static_max_norm": 10.0}
 #: Fields other settings depend on (their rows appear and disappear with them).
 _NEEDED = {row.needs[0] for row in FIELDS.values() if row.needs is not None}
 
+#: The widget a field's own control is, one per kind in :data:`CONTROLS`.
+Control: TypeAlias = w.Dropdown | w.ToggleButtons | w.FloatLogSlider | w.FloatText | w.IntText
+#: The widget of a decay parameter: a checkbox, a number box, or a text of numbers (lists).
+DecayControl: TypeAlias = w.Checkbox | w.IntText | w.FloatText | w.Text
+_C = TypeVar("_C", bound=Control)
+_D = TypeVar("_D", bound=w.DOMWidget)
 
-def _dropdown_options(path: str, row: Any) -> list[tuple[str, str]]:
+
+def _dropdown_options(path: str, row: Field) -> list[tuple[str, str]]:
     if path == "problem":
         return []  # filled by ``_set_problem`` (titles, and your own problem)
     if path == "optimizer":
@@ -89,7 +102,7 @@ def _format_numbers(values: Sequence[Any]) -> str:
     return ", ".join(repr(v) if isinstance(v, float) else str(v) for v in values)
 
 
-def _hidden(widget: w.Widget, hidden: bool) -> None:
+def _hidden(widget: w.DOMWidget, hidden: bool) -> None:
     widget.layout.display = "none" if hidden else None
 
 
@@ -123,11 +136,15 @@ class ControlPanel:
 
     def __init__(self, config: Config | None = None, own_problem: str | None = None) -> None:
         config = Config() if config is None else config
-        self._callbacks: list[Callable[[str, Any], Any]] = []
+        self._callbacks: list[Callable[[str, Any], None]] = []
         self._quiet = 0
         self._own_problem = own_problem
         self._names: list[str] = []
-        self.controls: dict[str, w.Widget] = {}
+        self.controls: dict[str, Control] = {}
+        self._dropdowns: dict[str, w.Dropdown] = {}  # the controls of the choice fields
+        self._sliders: dict[str, w.FloatLogSlider] = {}  # of the log-slider fields
+        self._boxes: dict[str, w.FloatText] = {}  # the exact-value box beside each log slider
+        self._switches: dict[str, w.Checkbox] = {}  # the "use ..." box of each optional field
         self.messages: dict[str, w.HTML] = {}
         self.multipliers: dict[str, w.FloatText] = {}
         self.patterns: list[tuple[w.Text, w.FloatText]] = []
@@ -144,7 +161,9 @@ class ControlPanel:
                 self.problem_description = self._extra("problem_description", w.HTML())
                 rows.append(self.problem_description)
             elif path == "decay.name":
-                self._decay_widgets = {n: self._decay_controls(n) for n in DECAY_FUNCTIONS}
+                self._decay_widgets: dict[str, dict[str, DecayControl]] = {
+                    n: self._decay_controls(n) for n in DECAY_FUNCTIONS
+                }
                 self._decay_rows = {
                     name: [w.VBox([widget, self.messages[f"decay.params.{key}"]])
                            for key, widget in widgets.items()]
@@ -157,7 +176,7 @@ class ControlPanel:
         self.show(config)
 
     # ----------------------------------------------------------------- public API
-    def on_edit(self, callback: Callable[[str, Any], Any], remove: bool = False) -> None:
+    def on_edit(self, callback: Callable[[str, Any], None], remove: bool = False) -> None:
         """Call ``callback(field, value)`` once per user edit (``remove=True`` unregisters it).
 
         :meth:`show` and :meth:`set_variable_names` call nothing.
@@ -183,7 +202,7 @@ class ControlPanel:
         with self._quietly():
             if variable_names is not None:
                 self._names = [str(name) for name in variable_names]
-            elif config.problem != self.problem.value:
+            elif config.problem != self._dropdowns["problem"].value:
                 self._names = []
             self._set_problem(config.problem)
             for path in self.controls:
@@ -227,16 +246,16 @@ class ControlPanel:
         return found
 
     @property
-    def decay_params(self) -> dict[str, w.Widget]:
+    def decay_params(self) -> dict[str, DecayControl]:
         """The parameter widgets of the chosen decay (empty for ``"none"``)."""
-        return self._decay_widgets.get(self.decay_name.value, {})
+        return self._decay_widgets.get(self._chosen_decay(), {})
 
     def close(self) -> None:
         """Close every widget the panel made."""
         close_tree(self._all_widgets())
 
     # ----------------------------------------------------------------- building
-    def _bind(self, path: str, widget: w.Widget) -> w.Widget:
+    def _bind(self, path: str, widget: _C) -> _C:
         row = FIELDS[path]
         widget.description = row.title
         widget.tooltip = row.help
@@ -249,21 +268,20 @@ class ControlPanel:
         widget.observe(lambda change: self._edited(path, self.value(path)), names="value")
         return widget
 
-    def _extra(self, name: str, widget: w.Widget) -> w.Widget:
+    def _extra(self, name: str, widget: _D) -> _D:
         widget.tooltip = _EXTRA_TIPS[name]
         setattr(self, name, widget)
         return widget
 
-    def _row(self, path: str) -> w.Widget:
+    def _row(self, path: str) -> w.VBox:
         main = self.controls[path]
-        name = attribute_name(path)
-        parts = [getattr(self, f"{name}_on", None), main, getattr(self, f"{name}_text", None)]
-        parts = [part for part in parts if part is not None]
-        line = w.HBox(parts) if len(parts) > 1 else main
+        parts = [self._switches.get(path), main, self._boxes.get(path)]
+        shown = [part for part in parts if part is not None]
+        line = w.HBox(shown) if len(shown) > 1 else main
         self._rows[path] = w.VBox([line, self.messages[path]])
         return self._rows[path]
 
-    def _control(self, path: str) -> w.Widget:
+    def _control(self, path: str) -> w.VBox:
         """The control of ``path``, made from its row of the field table, with its message."""
         row = FIELDS[path]
         if row.control == "log_slider":
@@ -274,18 +292,20 @@ class ControlPanel:
             tips = _CHOICE_TIPS.get(path, [row.help] * len(options))
             self._bind(path, w.ToggleButtons(options=options, tooltips=tips))
         elif row.control == "dropdown":
-            self._bind(path, w.Dropdown(options=_dropdown_options(path, row)))
+            self._dropdowns[path] = self._bind(
+                path, w.Dropdown(options=_dropdown_options(path, row))
+            )
         else:
             if row.optional:  # a checkbox says whether the setting is used at all
                 on = w.Checkbox(indent=False, description=f"use {row.title}", tooltip=row.help)
                 setattr(self, f"{attribute_name(path)}_on", on)
+                self._switches[path] = on
                 on.observe(lambda _: self._edited(path, self.value(path)), names="value")
-            kind = w.IntText() if row.kind == "int" else w.FloatText()
-            kind.value = _OPTIONAL_START.get(path, kind.value)
-            self._bind(path, kind)
+            start = _OPTIONAL_START.get(path, 0.0)  # 0 is what a new box holds
+            self._bind(path, w.IntText() if row.kind == "int" else w.FloatText(start))
         return self._row(path)
 
-    def _multiplier_section(self) -> w.Widget:
+    def _multiplier_section(self) -> w.Accordion:
         self.add_pattern = self._extra("add_pattern", w.Button(description="+ pattern"))
         self.add_pattern.layout.width = "8em"
         self.add_pattern.on_click(self._on_add_pattern)
@@ -303,10 +323,12 @@ class ControlPanel:
         name = f"{attribute_name(path)}_text"
         text = self._extra(name, w.FloatText(layout=w.Layout(width="9em")))
         text.observe(lambda change: self._on_box(path, change), names="value")
+        self._sliders[path], self._boxes[path] = slider, text
 
-    def _decay_controls(self, name: str) -> dict[str, w.Widget]:
-        controls = {}
+    def _decay_controls(self, name: str) -> dict[str, DecayControl]:
+        controls: dict[str, DecayControl] = {}
         for key, value in suggested_decay_params(name).items():
+            widget: DecayControl
             if isinstance(value, bool):
                 widget = w.Checkbox(value=value, description=key, indent=False)
             elif key in _LISTS:
@@ -332,24 +354,30 @@ class ControlPanel:
     # ----------------------------------------------------------------- reading
     def value(self, path: str) -> Any:
         """The value the control of field ``path`` shows (``None`` for an unset max norm)."""
-        if FIELDS[path].optional and not getattr(self, f"{attribute_name(path)}_on").value:
+        if FIELDS[path].optional and not self._switches[path].value:
             return None
         return self.controls[path].value
+
+    def _chosen_decay(self) -> str:
+        """The decay function chosen (``"none"`` while the dropdown holds no choice)."""
+        name = self._dropdowns["decay.name"].value
+        return name if isinstance(name, str) else "none"
 
     # ----------------------------------------------------------------- writing
     def _set_problem(self, name: str) -> None:
         options = [(problem_class(n).title, n) for n in problem_names()]
         if name not in problem_names():
             options.append((f"{name} (your problem)", name))
-        if list(self.problem.options) != options:
-            self.problem.options = options
-        self.problem.value = name
+        problem = self._dropdowns["problem"]
+        if list(problem.options) != options:
+            problem.options = options
+        problem.value = name
         text = problem_class(name).description if name in problem_names() else "Your own problem."
         self.problem_description.value = f"<i>{html.escape(text)}</i>"
 
     def _set_slider(self, path: str, value: float) -> None:
-        slider = self.controls[path]
-        getattr(self, f"{attribute_name(path)}_text").value = value
+        slider = self._sliders[path]
+        self._boxes[path].value = value
         low, high = 10.0**slider.min, 10.0**slider.max
         slider.value = min(max(value, low), high) if value > 0 and math.isfinite(value) else low
 
@@ -361,13 +389,16 @@ class ControlPanel:
         values.update(config.decay.params)
         for key, widget in self._decay_widgets[name].items():
             value = values[key]
-            widget.value = _format_numbers(value) if key in _LISTS else value
+            if isinstance(widget, w.Text):  # the lists (see _decay_controls)
+                widget.value = _format_numbers(value)
+            else:
+                widget.value = value
 
     def _write(self, path: str, value: Any) -> None:
         if FIELDS[path].control == "log_slider":
             self._set_slider(path, value)
         elif FIELDS[path].optional:
-            getattr(self, f"{attribute_name(path)}_on").value = value is not None
+            self._switches[path].value = value is not None
             if value is not None:
                 self.controls[path].value = value
         else:
@@ -403,7 +434,7 @@ class ControlPanel:
         self.multipliers_box.children = [*rows, *self._pattern_boxes, self.add_pattern]
 
     def _show_chosen(self) -> None:
-        self.decay_box.children = self._decay_rows.get(self.decay_name.value, [])
+        self.decay_box.children = self._decay_rows.get(self._chosen_decay(), [])
         _hidden(self.decay_box, not self.decay_params)
         for path, row in FIELDS.items():  # a setting without effect is not shown
             if row.needs is not None and path in self._rows:
@@ -432,7 +463,7 @@ class ControlPanel:
         finally:
             self._quiet -= 1
 
-    def _watch_multiplier(self, widget: w.Widget) -> w.Widget:
+    def _watch_multiplier(self, widget: _D) -> _D:
         widget.observe(lambda _: self._edited("multipliers", self.multiplier_values()), "value")
         return widget
 
@@ -444,12 +475,12 @@ class ControlPanel:
         for callback in list(self._callbacks):
             callback(path, value)
 
-    def _on_slider(self, path: str, change: dict) -> None:
+    def _on_slider(self, path: str, change: Mapping[str, Any]) -> None:
         if self._quiet:
             return
-        box = getattr(self, f"{attribute_name(path)}_text")
-        current, slider = box.value, self.controls[path]
-        if current > 0 and math.isfinite(current):
+        box, slider = self._boxes[path], self._sliders[path]
+        current = box.value
+        if slider.step is not None and current > 0 and math.isfinite(current):
             snapped = round(math.log10(current) / slider.step) * slider.step
             if abs(math.log10(change["new"]) - snapped) < 1e-9:
                 return  # the browser snapped our value to the slider's grid: not a user's move
@@ -458,7 +489,7 @@ class ControlPanel:
             box.value = value
         self._edited(path, value)
 
-    def _on_box(self, path: str, change: dict) -> None:
+    def _on_box(self, path: str, change: Mapping[str, Any]) -> None:
         if self._quiet:
             return
         with self._quietly():
