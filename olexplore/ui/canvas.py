@@ -24,7 +24,8 @@ import struct
 import threading
 import warnings
 import zlib
-from typing import Any
+from contextlib import AbstractContextManager
+from typing import Any, Literal, TypeAlias
 
 import ipywidgets
 import numpy as np
@@ -34,6 +35,8 @@ from matplotlib.figure import Figure
 from olexplore.engine.validation import describe
 
 BACKENDS = ("auto", "ipympl", "png")
+#: What :func:`resolve_backend` chooses: the ipympl widget, or PNG frames in an Image widget.
+Backend: TypeAlias = Literal["ipympl", "png"]
 #: ipympl versions the canvas below was written for and checked with in a browser: [low, high)
 IPYMPL_VERSIONS = ((0, 10), (0, 11))
 _FIGURE_NUMBERS = itertools.count(1)
@@ -74,7 +77,7 @@ def in_kernel() -> bool:
     return shell is not None and getattr(shell, "kernel", None) is not None
 
 
-def resolve_backend(backend: Any) -> str:
+def resolve_backend(backend: object) -> Backend:
     """``"ipympl"`` or ``"png"`` for a ``backend`` argument of :class:`LiveFigure`.
 
     >>> resolve_backend("auto")  # no kernel here
@@ -90,7 +93,7 @@ def resolve_backend(backend: Any) -> str:
             "backend: got 'ipympl', which is not installed; accepted: 'png', 'auto', or "
             "`pip install ipympl` first."
         )
-    return backend
+    return "ipympl" if backend == "ipympl" else "png"
 
 
 def _locked(canvas_class: type) -> type:
@@ -141,10 +144,20 @@ def _locked_ipympl_canvas() -> type:
     return WholeFrameCanvas
 
 
-def attach_canvas(figure: Figure, backend: str, lock: Any) -> Any:
+def attach_canvas(
+    figure: Figure, backend: Backend, lock: AbstractContextManager[object]
+) -> ipywidgets.DOMWidget:
     """Give ``figure`` a canvas whose draws take ``lock``; return the widget that shows it: the
     ipympl canvas itself (made under ``plt.ioff()``, so it shows only where it is placed), or an
-    ``ipywidgets.Image`` that :func:`show_png` fills."""
+    ``ipywidgets.Image`` that :func:`show_png` fills.
+
+    >>> figure = Figure(figsize=(2, 1), dpi=100)
+    >>> image = attach_canvas(figure, "png", threading.RLock())
+    >>> figure.canvas.draw()
+    >>> show_png(figure.canvas, image)
+    >>> type(image).__name__, bytes(image.value[:4])
+    ('Image', b'\\x89PNG')
+    """
     if backend == "png":
         LockedAggCanvas(figure)._draw_lock = lock
         return ipywidgets.Image(format="png")

@@ -25,10 +25,10 @@ FIGURE_INCHES = 9.0
 
 
 def arrange(
-    panel: widgets.Widget,
+    panel: widgets.DOMWidget,
     main: Sequence[widgets.Widget],
     message: widgets.HTML,
-) -> widgets.Box:
+) -> widgets.HBox:
     """The explorer's root box: ``panel`` on the left, the ``main`` widgets in a column.
 
     ``message`` (one of ``main``) gets its scrollable area.

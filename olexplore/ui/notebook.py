@@ -14,7 +14,7 @@ import urllib.parse
 import weakref
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Protocol
 
 from olexplore.runs.config import Config
 
@@ -55,8 +55,14 @@ def config_from_query(query: str) -> tuple[Config | None, str]:
         return None, f"the address's config: {error}"
 
 
+class Closable(Protocol):
+    """What a cell's explorer offers to be replaced: ``close()`` stops and releases it."""
+
+    def close(self) -> None: ...
+
+
 #: The explorer each notebook cell made last: running the cell again closes the old one.
-_BY_CELL: dict[str, weakref.ref[Any]] = {}
+_BY_CELL: dict[str, weakref.ref[Closable]] = {}
 
 
 def _cell_id() -> str | None:
@@ -73,7 +79,7 @@ def _cell_id() -> str | None:
     return cell if isinstance(cell, str) else None
 
 
-def replace_explorer_of_this_cell(explorer: Any) -> None:
+def replace_explorer_of_this_cell(explorer: Closable) -> None:
     """Close the explorer the running cell made before (its training stops), then remember
     ``explorer`` as this cell's."""
     cell = _cell_id()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import html
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,10 +31,10 @@ class Entry:
     current: bool = False
     name: str = ""
     differs: str = ""
-    cells: dict[str, Any] = field(default_factory=dict)
+    cells: dict[str, widgets.HTML] = field(default_factory=dict)
 
 
-def _number(value: float) -> str:
+def _number(value: float | None) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "–"
     if math.isinf(value):
@@ -47,8 +47,8 @@ class RunTable:
 
     def __init__(
         self,
-        on_toggle: Callable[[Entry], Any],
-        on_delete: Callable[[Entry], Any],
+        on_toggle: Callable[[Entry], None],
+        on_delete: Callable[[Entry], None],
     ) -> None:
         self.on_toggle = on_toggle
         self.on_delete = on_delete
@@ -98,7 +98,7 @@ class RunTable:
             icon="trash", tooltip="Delete this run", layout=widgets.Layout(width="36px")
         )
 
-        def toggled(change: dict) -> None:
+        def toggled(change: Mapping[str, Any]) -> None:
             entry.visible = bool(change["new"])
             self.on_toggle(entry)
 
