@@ -28,7 +28,10 @@ PYTEST_ARGS ?=
 BENCH_ARGS ?=
 TEST_PATHS ?= tests olexplore notebooks
 TYPECHECK_PATHS ?= olexplore/engine olexplore/opt olexplore/_compat.py olexplore/problems \
-	olexplore/runs olexplore/cli.py olexplore/cli_args.py
+	olexplore/runs olexplore/cli.py olexplore/cli_args.py \
+	olexplore/ui/canvas.py olexplore/ui/closing.py olexplore/ui/controls.py \
+	olexplore/ui/decimate.py olexplore/ui/layout.py olexplore/ui/notebook.py \
+	olexplore/ui/run_table.py
 
 # Silence TensorFlow's start-up lines and make runs repeatable.
 TEST_ENV := TF_CPP_MIN_LOG_LEVEL=3 TF_ENABLE_ONEDNN_OPTS=0 PYTHONHASHSEED=0
