@@ -299,7 +299,8 @@ def plot_trajectories(
     else:
         ax.contour(x, y, z, levels=levels, cmap="viridis")
     marks = {"zorder": 4, "edgecolor": "black", "facecolor": "white"}
-    ax.scatter(*np.transpose(surface.minima), marker="*", s=200, gid="minima", **marks)
+    if surface.minima:  # a surface may know no minimum
+        ax.scatter(*np.transpose(surface.minima), marker="*", s=200, gid="minima", **marks)
     ax.scatter(*surface.start, marker="o", s=60, gid="start", **marks)
     for index, record in enumerate(records):
         if "position" not in record.history.names:

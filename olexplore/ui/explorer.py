@@ -122,6 +122,7 @@ class Explorer:
         closer = getattr(self.figure, "close", None)
         if closer is not None:
             closer()
+        self._replay_link.close()
         close_tree([self.widget, self.figure.widget, self.code, self.config_json])
 
     # ----------------------------------------------------------------- layout
@@ -222,6 +223,20 @@ class Explorer:
             continuous_update=False,
         )
         self.smoothing.observe(lambda change: self._set_smoothing(change["new"]), names="value")
+        self.replay_step = widgets.IntSlider(
+            value=0,
+            min=0,
+            max=0,
+            description="replay step",
+            tooltip="Mark this step on every run (0: no mark); on a contour, where each run was",
+            layout=widgets.Layout(width="420px"),
+        )
+        self.replay_step.style.description_width = "initial"
+        self.replay = widgets.Play(
+            value=0, min=0, max=0, interval=150, tooltip="Replay the runs step by step"
+        )
+        self._replay_link = widgets.jslink((self.replay, "value"), (self.replay_step, "value"))
+        self.replay_step.observe(lambda change: self._set_cursor(change["new"]), names="value")
 
     def _layout(self) -> widgets.Widget:
         player = widgets.HBox(
@@ -244,12 +259,14 @@ class Explorer:
         code_box.set_title(0, "optimize_loss code")
         code_box.set_title(1, "settings (JSON)")
         view = widgets.HBox([*self.log_y.values(), self.smoothing])
+        replay = widgets.HBox([self.replay, self.replay_step])
         main = [
             player,
             self.status,
             self.message,
             view,
             self.figure.widget,
+            replay,
             self.table.widget,
             tools,
             code_box,
@@ -464,6 +481,17 @@ class Explorer:
         self._refresh(force=True)
 
     @_guarded
+    def _set_cursor(self, step: int) -> None:
+        self.figure.set_cursor(step or None)
+
+    def _show_replay_range(self, entries: Sequence[Entry]) -> None:
+        """The replay slider spans the longest run shown (Play takes about 60 frames)."""
+        last = max((e.run.history.first_step + len(e.run.history) for e in entries), default=0)
+        if self.replay_step.max != last:
+            self.replay_step.max = self.replay.max = last  # a value beyond it comes down to it
+            self.replay.step = max(1, last // 60)
+
+    @_guarded
     def _set_smoothing(self, weight: float) -> None:
         self.figure.set_smoothing(weight)
 
@@ -509,6 +537,7 @@ class Explorer:
             return  # text follows the figure's frame rate: no per-chunk widget traffic
         self._text_refreshed = now
         self.table.set_entries(entries)
+        self._show_replay_range(entries)
         if not self.session.has_current:
             self.status.value = ""
             return

@@ -143,6 +143,8 @@ class LiveFigure:
         self._shape: tuple = ()  # what update() draws at once when it changes
         self._surface: Surface | None = None
         self._held: tuple[str, ...] = ()  # the held-out metrics that have panels
+        self._cursor: int | None = None  # the step marked by set_cursor
+        self._cursor_artists: dict[str, Line2D] = {}  # panel or "at:<trace key>" -> artist
         self._layers = FrameLayers()
         self._structure = 0  # bumped whenever the background changes
         self._legend: Any = None
@@ -260,6 +262,41 @@ class LiveFigure:
             self._sync_artists(self._traces)
             self.draw()
 
+    @property
+    def cursor(self) -> int | None:
+        """The step marked on every run (see :meth:`set_cursor`), or ``None``."""
+        return self._cursor
+
+    def set_cursor(self, step: int | None) -> None:
+        """Mark ``step`` on every shown run: a vertical line across the panels with steps and,
+        on a contour, each run's point after ``step`` steps (its last one if it stopped before),
+        so a trajectory can be replayed; ``None`` removes the marks.
+
+        >>> live = LiveFigure(backend="png")
+        >>> history = History()
+        >>> history.extend({"loss": [4.0, 2.0, 1.0], "position": [[1, 1], [2, 2], [3, 3]]})
+        >>> live.set_surface(Surface(lambda x, y: x + y, (0, 4), (0, 4), (), (0.0, 0.0)))
+        >>> _ = live.update([Trace("a", "Adam", history, "k")])
+        >>> live.set_cursor(2)
+        >>> live.cursor_point("a")
+        (2.0, 2.0)
+        """
+        if step is not None and (
+            isinstance(step, bool) or not isinstance(step, (int, np.integer)) or step < 0
+        ):
+            raise ValueError(f"step: got {describe(step)}; accepted: None or an integer >= 0.")
+        with self._lock:
+            self._cursor = None if step is None else int(step)
+            self.draw()
+
+    def cursor_point(self, key: str) -> tuple[float, float] | None:
+        """Where the cursor marks the trace of ``key`` on the contour (``None``: no mark)."""
+        artist = self._cursor_artists.get(f"at:{key}")
+        if artist is None or not artist.get_visible():
+            return None
+        x, y = artist.get_data()
+        return float(x[0]), float(y[0])
+
     def mark(self, text: str, key: str | None = None) -> None:
         """A note in the title for one run, e.g. ``"diverged at step 37"``, shown as
         ``"<label>: <text>"`` while its trace is shown: the trace of ``key``, or without a key
@@ -359,6 +396,7 @@ class LiveFigure:
             self._update_limits(self._sync_data())
             canvas = self.figure.canvas
             signature = (
+                self._sync_cursor(),
                 self._structure,
                 self.figure.bbox.bounds,
                 tuple((ax.get_xlim(), ax.get_ylim()) for ax in self._axes.values()),
@@ -474,6 +512,47 @@ class LiveFigure:
             self._axes[HELD + name] = ax
             self._reset_y(HELD + name)
         self._layout()
+
+    def _sync_cursor(self) -> tuple:
+        """Place (or hide) the cursor's artists; returns what they show (for the frame's
+        background, which holds them)."""
+        step, artists = self._cursor, self._cursor_artists
+        wanted: dict[str, tuple[Axes, tuple[float, float], str]] = {}
+        if step is not None:
+            for panel in self._line_panels():
+                wanted[panel] = (self._axes[panel], (step, step), "#555555")
+            contour = self._axes.get("contour")
+            for trace in self._traces if contour is not None else ():
+                if trace.visible and "position" in trace.history:
+                    point = self._position_after(trace.history, step)
+                    wanted[f"at:{trace.key}"] = (contour, point, trace.color)
+        for name in [name for name in artists if name not in wanted]:
+            artists.pop(name).remove()
+        for name, (ax, (x, y), color) in wanted.items():
+            artist = artists.get(name)
+            if artist is None or artist.axes is not ax:
+                if name.startswith("at:"):
+                    style = {"marker": "o", "markersize": 8, "markeredgecolor": "black"}
+                    artist = Line2D([x], [y], linestyle="none", zorder=4, **style)
+                    ax.add_line(artist)
+                else:
+                    artist = ax.axvline(x, linewidth=1.0, alpha=0.7, zorder=3.5)
+                artists[name] = artist
+            if name.startswith("at:"):
+                artist.set_data([x], [y])
+            else:
+                artist.set_xdata([x, x])
+            artist.set_color(color)
+        return tuple((name, wanted[name][1], wanted[name][2]) for name in sorted(wanted))
+
+    def _position_after(self, history: History, step: int) -> tuple[float, float]:
+        """A 2-D run's point after ``step`` steps: the start, or the position recorded then."""
+        index = min(step - history.first_step, len(history))
+        if index <= 0:
+            start = self._surface.start if self._surface is not None else (math.nan, math.nan)
+            return float(start[0]), float(start[1])
+        x, y = history["position"][index - 1]
+        return float(x), float(y)
 
     def _line_panels(self) -> list[str]:
         """The panels with steps along x: the three of :data:`PANELS` and the held-out ones."""

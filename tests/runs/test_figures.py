@@ -253,6 +253,13 @@ def test_plot_trajectories_linear_levels_and_missing_surface(records):
         plot_trajectories([])
 
 
+def test_plot_trajectories_of_a_surface_without_a_known_minimum():
+    bowl = get_problem("quadratic").surface()
+    plane = type(bowl)(lambda x, y: x + y, (0, 4), (0, 4), (), (1.0, 1.0))
+    (ax,) = plot_trajectories([], plane).axes
+    assert [c.get_gid() for c in ax.collections if c.get_gid()] == ["start"]
+
+
 # --------------------------------------------------------------------- sensitivity
 def test_sensitivity_from_real_sweeps():
     sweep = [
