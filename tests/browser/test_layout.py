@@ -20,6 +20,7 @@ import pytest
 from playwright.sync_api import Locator
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
+from olexplore.ui.layout import FIGURE_INCHES
 from tests.browser.helpers import BrowserPage, ExplorerView, run_all_in_lab, wait_until
 
 pytestmark = pytest.mark.browser
@@ -57,6 +58,8 @@ GEOMETRY = """(root) => {
         run_cell: box(cells[1]),
         message: box(message),
         message_scroll: message ? [message.scrollHeight, message.clientHeight] : null,
+        canvas_pixels: (({width, height}) => [width, height])(one('.jupyter-matplotlib canvas')),
+        ratio: window.devicePixelRatio,
         output: box(output),
         viewport: {left: 0, top: 0, right: document.documentElement.clientWidth,
                    bottom: document.documentElement.clientHeight},
@@ -158,6 +161,11 @@ def test_the_whole_figure_the_panel_and_the_run_table_are_on_screen(app):
         f"viewport {viewport}"
     )
     assert inside(geo["panel"], viewport), f"panel {geo['panel']}, viewport {viewport}"
+    # the kernel's figure size, shown pixel for pixel: no CSS scaling of the canvas
+    assert geo["canvas_pixels"][0] == round(FIGURE_INCHES * 100 * geo["ratio"])
+    css = [geo["canvas"]["width"] * geo["ratio"], geo["canvas"]["height"] * geo["ratio"]]
+    assert css == geo["canvas_pixels"], f"the canvas is scaled: {css} px for {geo['canvas_pixels']}"
+    assert inside(geo["table"], geo["column"]), "the run table is wider than its column"
     for cell in ("first_cell", "run_cell"):
         assert inside(geo[cell], where) and inside(geo[cell], viewport), (
             f"the run table's {cell} {geo[cell]} is off screen ({where})"
