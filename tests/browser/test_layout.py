@@ -54,6 +54,7 @@ GEOMETRY = """(root) => {
         figure: box(one('.jupyter-matplotlib')),
         canvas: box(one('.jupyter-matplotlib canvas')),
         table: box(one('.olexplore-run-table')),
+        table_scroll: one('.olexplore-run-table').scrollWidth,
         first_cell: box(cells[0]),
         run_cell: box(cells[1]),
         message: box(message),
@@ -97,7 +98,7 @@ def widths(geo: dict[str, Any]) -> str:
         f"column {geo['column']['width']:.0f}",
         f"figure widget {geo['figure']['width']:.0f}",
         f"canvas {geo['canvas']['width']:.0f} (right {geo['canvas']['right']:.0f})",
-        f"run table {geo['table']['width']:.0f}",
+        f"run table {geo['table']['width']:.0f} (content {geo['table_scroll']})",
     ]
     return ", ".join(parts)
 
@@ -180,7 +181,8 @@ def test_a_long_message_moves_nothing(app):
     page = browser.page
     before = geometry(explorer)
     page.get_by_text("settings (JSON)", exact=True).click()
-    box = explorer.root.locator("textarea").nth(1)
+    section = explorer.root.locator(".jupyter-widget-Collapse", has_text="settings (JSON)")
+    box = section.locator("textarea")
     box.fill(LONG_JSON)
     explorer.button("Load config").click()
     text = wait_until(
