@@ -28,6 +28,7 @@ from olexplore.runs.presets import PRESETS
 from olexplore.runs.record import device_name, record_of
 from olexplore.runs.run import Run
 from olexplore.runs.session import Edit, Session
+from olexplore.ui.clipboard import CopyButton
 from olexplore.ui.closing import close_tree
 from olexplore.ui.controls import ControlPanel
 from olexplore.ui.layout import FIGURE_INCHES, arrange
@@ -97,7 +98,11 @@ class Explorer:
         self._build_buttons()
         self.message = widgets.HTML()
         self.status = widgets.HTML()
-        self.code = widgets.Textarea(layout=widgets.Layout(width="100%", height="220px"))
+        self.copy_code = CopyButton(
+            "Copy as code",
+            "Copy the optimize_loss call for the current settings to the clipboard (and show it)",
+        )
+        self._code_of: Config | None = None  # the settings copy_code holds the code of
         self.config_json = widgets.Textarea(layout=widgets.Layout(width="100%", height="220px"))
         self.downloads = widgets.HTML()
         self.widget = self._layout()
@@ -123,7 +128,7 @@ class Explorer:
         if closer is not None:
             closer()
         self._replay_link.close()
-        close_tree([self.widget, self.figure.widget, self.code, self.config_json])
+        close_tree([self.widget, self.figure.widget, self.copy_code.widget, self.config_json])
 
     # ----------------------------------------------------------------- layout
     def _build_buttons(self) -> None:
@@ -159,12 +164,6 @@ class Explorer:
             "download",
             "Write all runs as CSV and JSON, and the figure as PNG",
             self.export,
-        )
-        self.code_button = button(
-            "Copy as code",
-            "code",
-            "Show the optimize_loss call for the current settings",
-            self.show_code,
         )
         self.save_button = button(
             "Save config", "save", "Show the settings as JSON", self.save_config
@@ -251,13 +250,10 @@ class Explorer:
                 self.pace,
             ]
         )
-        tools = widgets.HBox(
-            [self.export_button, self.code_button, self.save_button, self.load_button]
-        )
-        tools = widgets.VBox([tools, self.downloads])
-        code_box = widgets.Accordion(children=[self.code, self.config_json])
-        code_box.set_title(0, "optimize_loss code")
-        code_box.set_title(1, "settings (JSON)")
+        tools = widgets.HBox([self.export_button, self.save_button, self.load_button])
+        tools = widgets.VBox([tools, self.downloads, self.copy_code.widget])
+        code_box = widgets.Accordion(children=[self.config_json])
+        code_box.set_title(0, "settings (JSON)")
         view = widgets.HBox([*self.log_y.values(), self.smoothing])
         replay = widgets.HBox([self.replay, self.replay_step])
         main = [
@@ -536,6 +532,7 @@ class Explorer:
         if not (force or drew or now - self._text_refreshed > TEXT_INTERVAL):
             return  # text follows the figure's frame rate: no per-chunk widget traffic
         self._text_refreshed = now
+        self.show_code()  # the page holds the code ahead of a click on Copy as code
         self.table.set_entries(entries)
         self._show_replay_range(entries)
         if not self.session.has_current:
@@ -568,11 +565,13 @@ class Explorer:
         self.downloads.value = download_links(paths)  # the same files, saved by the browser
         return paths
 
-    @_guarded
     def show_code(self) -> str:
-        """Show (and return) the ``optimize_loss`` code for the current settings."""
-        self.code.value = as_code(self.session.config)
-        return self.code.value
+        """The ``optimize_loss`` code for the current settings: what Copy as code copies."""
+        config = self.session.config
+        if config is not self._code_of:
+            self._code_of = config
+            self.copy_code.text = as_code(config)
+        return self.copy_code.text
 
     @_guarded
     def save_config(self) -> str:

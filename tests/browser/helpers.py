@@ -91,6 +91,26 @@ def wait_until(
         page.wait_for_timeout(interval * 1000)
 
 
+def copy_as_code(browser: BrowserPage, explorer: ExplorerView) -> tuple[str, str, str]:
+    """Click Copy as code as a person would; return the clipboard's text, the code the page
+    then shows, and what the button says."""
+    page = browser.page
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"])
+    page.evaluate("() => navigator.clipboard.writeText('')")
+    button = explorer.root.locator(".olexplore-copy button")
+    button.click()
+    wait_until(
+        page,
+        lambda: "copied" in button.inner_text() or "refused" in button.inner_text(),
+        10,
+        lambda: f"the button says what it did (it says {button.inner_text()!r})",
+    )
+    clipboard = page.evaluate("() => navigator.clipboard.readText()")
+    shown = explorer.root.locator(".olexplore-copy pre")
+    shown.wait_for(state="visible", timeout=5_000)
+    return clipboard, shown.inner_text(), button.inner_text()
+
+
 class ExplorerView:
     """The explorer widget (CSS class ``olexplore-explorer``) on a page."""
 

@@ -9,7 +9,10 @@ import re
 
 import pytest
 
+from olexplore.runs import Config
+from olexplore.runs.export import as_code
 from tests.browser.helpers import (
+    copy_as_code,
     pause_while_playing,
     run_all_in_lab,
     wait_until,
@@ -52,6 +55,20 @@ def test_run_all_shows_one_explorer_with_the_notebooks_finished_run(lab):
         and seen["learning-rate box"] == "0.05"
         and not re.search(r"applied live|resets the run", seen["message"])
     ), f"after Run All the explorer shows {seen}"
+
+
+#: The settings the notebook's last cell gives the explorer.
+NOTEBOOK_CONFIG = Config(problem="rosenbrock", optimizer="Adam", learning_rate=0.05, steps=200)
+
+
+def test_copy_as_code_puts_the_kernels_code_on_the_clipboard_and_shows_it(lab):
+    browser, explorer = lab
+    clipboard, shown, said = copy_as_code(browser, explorer)
+    browser.screenshot("copied-as-code")
+    expected = as_code(NOTEBOOK_CONFIG)
+    assert clipboard == expected, f"the clipboard holds:\n{clipboard}"
+    assert shown.strip() == expected.strip()
+    assert f"copied {len(expected.splitlines())} lines" in said
 
 
 def test_play_advances_the_step_counter_and_redraws_the_canvas(lab):
