@@ -12,12 +12,13 @@ from __future__ import annotations
 import os
 from collections.abc import Collection, Hashable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.colors import LogNorm
 from matplotlib.figure import Figure
+from matplotlib.typing import LineStyleType
 
 from olexplore.engine.validation import describe
 from olexplore.problems.base import Surface
@@ -38,6 +39,7 @@ __all__ = [
     "OKABE_ITO",
     "plain_text",
     "RUN_LINESTYLES",
+    "RunStyle",
     "ema",
     "group_records",
     "plot_runs",
@@ -55,7 +57,7 @@ __all__ = [
 #: vanishes on a white background.
 OKABE_ITO = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000")
 #: Line styles cycled over runs ("--" is reserved for the clipped global norm).
-RUN_LINESTYLES = ("-", "-.", ":")
+RUN_LINESTYLES: tuple[LineStyleType, ...] = ("-", "-.", ":")
 #: Metrics drawn on a log y axis by default (when all their values are positive).
 LOG_Y_METRICS = ("loss", "val_loss", "global_norm")
 
@@ -69,7 +71,14 @@ def plain_text(text: str) -> str:
     return str(text).replace("$", r"\$")
 
 
-def run_style(index: int) -> dict[str, Any]:
+class RunStyle(TypedDict):
+    """How a run is drawn: its colour and its line style (see :func:`run_style`)."""
+
+    color: str
+    linestyle: LineStyleType
+
+
+def run_style(index: int) -> RunStyle:
     """Colour and line style of the ``index``-th run: the first seven solid, each in its own
     colour, then the colours again dash-dotted and dotted (unique for 21 runs).
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import itertools
 import math
 from dataclasses import astuple
-from typing import Any
+from typing import Any, TypeAlias
 
 import numpy as np
 from matplotlib.axes import Axes
@@ -26,6 +26,12 @@ from olexplore.runs.history import History
 from olexplore.ui.decimate import min_max_envelope
 
 _GENERATIONS = itertools.count()
+#: An axes rectangle as matplotlib's ``set_position`` takes it: left, bottom, width, height
+#: (figure fractions).
+Rect: TypeAlias = tuple[float, float, float, float]
+#: What a line's settled points belong to: its envelope's generation, or for a trajectory the
+#: generations of its x and y envelopes.
+Generation: TypeAlias = int | tuple[int, int]
 
 
 def bucket_size(length: int, buckets: int) -> int:
@@ -209,7 +215,7 @@ def sticky_limits(
 
 def panel_rectangles(
     width: float, height: float, top: float, contour: bool, held_out: int = 0
-) -> tuple[list[list[float]], list[float] | None, list[list[float]]]:
+) -> tuple[list[Rect], Rect | None, list[Rect]]:
     """Axes rectangles (figure fractions) for the three stacked line panels and, on the right,
     a square-ish contour panel (with ``contour``) or ``held_out`` stacked panels of held-out
     metrics (validation loss, accuracy); ``width``, ``height`` and the space kept free at the
@@ -234,21 +240,21 @@ def panel_rectangles(
     line_width = width - left - right - (column + column_gap if column else 0.0)
     row = (usable_height - 2 * gap) / 3
     lines = [
-        [left / width, (bottom + (2 - i) * (row + gap)) / height, line_width / width, row / height]
+        (left / width, (bottom + (2 - i) * (row + gap)) / height, line_width / width, row / height)
         for i in range(3)
     ]
     x0 = (width - right - column) / width
     if contour:
         y0 = (bottom + (usable_height - column) / 2) / height
-        return lines, [x0, y0, column / width, column / height], []
+        return lines, (x0, y0, column / width, column / height), []
     held_row = (usable_height - (held_out - 1) * gap * 2) / max(held_out, 1)
     held = [
-        [
+        (
             x0,
             (bottom + (held_out - 1 - i) * (held_row + 2 * gap)) / height,
             column / width,
             held_row / height,
-        ]
+        )
         for i in range(held_out)
     ]
     return lines, None, held
@@ -327,7 +333,7 @@ class RunArtists:
         self.smoother = Smoother(smoothing) if smoothing else None
         #: role -> (generation, count): its line's first ``count`` points stay as they are
         #: until the generation changes (what a figure may keep drawn between frames)
-        self.settled: dict[str, tuple[int, int]] = {}
+        self.settled: dict[str, tuple[Generation, int]] = {}
         self.fed_length = 0  # the history's length at the last feed
         self._style: tuple[str, str] | None = None
 
@@ -465,7 +471,12 @@ class FrameLayers:
         self._drawn: dict[Line2D, tuple[int, int | None]] = {}  # points in the snapshot, whole
         self._lengths: dict[Line2D, int] = {}  # history lengths at the last frame
 
-    def render(self, canvas: FigureCanvasAgg, shown: list, signature: Any) -> None:
+    def render(
+        self,
+        canvas: FigureCanvasAgg,
+        shown: list[tuple[Line2D, Generation, int, int]],
+        signature: Any,
+    ) -> None:
         """Render ``shown`` (``(line, generation, settled points, history length)`` in drawing
         order) into the canvas's buffer, without sending it anywhere."""
         box = canvas.figure.bbox
@@ -510,13 +521,34 @@ class FrameLayers:
 
 
 def draw_part(line: Line2D, start: int, stop: int | None) -> None:
-    """Draw points ``start:stop`` of ``line`` over what its canvas holds."""
+    """Draw points ``start:stop`` of ``line`` over what its canvas holds (``line`` must be on
+    an Axes).
+
+    >>> from matplotlib.figure import Figure
+    >>> figure = Figure(figsize=(2, 1))
+    >>> canvas = FigureCanvasAgg(figure)
+    >>> line = figure.add_subplot().plot([0, 1, 2], [0, 1, 0])[0]
+    >>> canvas.draw()
+    >>> draw_part(line, 1, 3)
+    >>> line.get_xdata().tolist()  # the line keeps all its points
+    [0, 1, 2]
+    >>> draw_part(Line2D([0, 1], [0, 1], gid="run-1:loss"), 0, None)
+    Traceback (most recent call last):
+    ...
+    ValueError: line: got 'run-1:loss', a line on no Axes; accepted: a line added to an Axes.
+    """
+    ax = line.axes
+    if ax is None:
+        name = line.get_gid() or line.get_label()
+        raise ValueError(
+            f"line: got {name!r}, a line on no Axes; accepted: a line added to an Axes."
+        )
     if start == 0 and stop is None:
-        line.axes.draw_artist(line)
+        ax.draw_artist(line)
         return
     x, y = line.get_xdata(orig=True), line.get_ydata(orig=True)
-    line.set_data(x[start:stop], y[start:stop])
+    line.set_data(np.asarray(x)[start:stop], np.asarray(y)[start:stop])
     try:
-        line.axes.draw_artist(line)
+        ax.draw_artist(line)
     finally:
         line.set_data(x, y)

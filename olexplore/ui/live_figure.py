@@ -33,12 +33,14 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+import ipywidgets
 import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import EngFormatter, MaxNLocator
+from matplotlib.typing import LineStyleType
 
 from olexplore.engine.validation import describe, is_real_number
 from olexplore.problems.base import Surface
@@ -49,6 +51,7 @@ from olexplore.ui.canvas import BACKENDS, attach_canvas, resolve_backend, show_p
 from olexplore.ui.figure_panels import (
     HELD,
     FrameLayers,
+    Generation,
     RunArtists,
     Smoother,
     panel_rectangles,
@@ -65,6 +68,7 @@ MAX_FRAME_INTERVAL = 0.22  # frames come after a training chunk: >= 4 a second
 #: Held-out metrics get panels on the right (where 2-D problems have their contour), these first
 HELD_OUT_FIRST, MAX_HELD_OUT = ("val_loss", "val_accuracy"), 2
 _TITLE_INCHES, _LEGEND_ROW_INCHES, _LEGEND_COLUMN_INCHES = 0.3, 0.2, 2.6
+_LegendEntry = tuple[str, str, LineStyleType]  # label, colour, line style
 _YLABELS = {
     "loss": "loss",
     "learning_rate": "learning rate",
@@ -84,7 +88,7 @@ class Trace:
     label: str
     history: History
     color: str
-    linestyle: str = "-"
+    linestyle: LineStyleType = "-"
     visible: bool = True
     status: str = "running"  # "diverged" runs get an × at their last finite point
     reason: str = ""  # why a diverged or failed run ended: its note in the title
@@ -148,7 +152,7 @@ class LiveFigure:
         self._layers = FrameLayers()
         self._structure = 0  # bumped whenever the background changes
         self._legend: Any = None
-        self._legend_entries: tuple = ()
+        self._legend_entries: tuple[_LegendEntry, ...] = ()
         self._legend_rows = 0
         self._ours: dict[tuple[Axes, str], deque] = {}  # views this figure set, per axis
         self.figure = Figure(figsize=(width, height), dpi=100)
@@ -295,7 +299,7 @@ class LiveFigure:
         if artist is None or not artist.get_visible():
             return None
         x, y = artist.get_data()
-        return float(x[0]), float(y[0])
+        return float(np.asarray(x)[0]), float(np.asarray(y)[0])
 
     def mark(self, text: str, key: str | None = None) -> None:
         """A note in the title for one run, e.g. ``"diverged at step 37"``, shown as
@@ -394,7 +398,7 @@ class LiveFigure:
         with self._lock:
             start = self._last_draw = time.perf_counter()
             self._update_limits(self._sync_data())
-            canvas = self.figure.canvas
+            canvas = self._agg_canvas()
             signature = (
                 self._sync_cursor(),
                 self._structure,
@@ -404,7 +408,7 @@ class LiveFigure:
             self._layers.render(canvas, self._shown(), signature)
             if self.backend == "ipympl":
                 canvas.blit(self.figure.bbox)  # sends the changed pixels to the browser
-            else:
+            elif isinstance(self.widget, ipywidgets.Image):
                 show_png(canvas, self.widget)
             self.last_draw_seconds = time.perf_counter() - start
             self._costs.append(self.last_draw_seconds)
@@ -418,11 +422,22 @@ class LiveFigure:
         (600, 900, 4)
         """
         with self._lock:
-            canvas = self.figure.canvas
+            canvas = self._agg_canvas()
             FigureCanvasAgg.draw(canvas)  # only renders (ipympl's own draw also sends)
             return np.array(canvas.buffer_rgba())
 
-    def _shown(self) -> list[tuple[Line2D, int, int, int]]:
+    def _agg_canvas(self) -> FigureCanvasAgg:
+        """The figure's canvas, which :func:`~olexplore.ui.canvas.attach_canvas` made an Agg
+        one (ipympl's canvas is one too)."""
+        canvas = self.figure.canvas
+        if not isinstance(canvas, FigureCanvasAgg):
+            raise TypeError(
+                f"figure.canvas: got {type(canvas).__name__}; accepted: an Agg canvas (the one "
+                "LiveFigure attached; do not give its figure another canvas)."
+            )
+        return canvas
+
+    def _shown(self) -> list[tuple[Line2D, Generation, int, int]]:
         """The visible artists of all runs in drawing order: ``(line, generation, settled
         points, history length)``."""
         shown = [
@@ -452,7 +467,9 @@ class LiveFigure:
         self._sync_legend(traces)
 
     def _sync_legend(self, traces: list[Trace]) -> None:
-        entries = tuple((t.label, t.color, t.linestyle) for t in traces if t.visible)
+        entries: tuple[_LegendEntry, ...] = tuple(
+            (t.label, t.color, t.linestyle) for t in traces if t.visible
+        )
         if entries == self._legend_entries:
             return
         self._legend_entries = entries
@@ -522,10 +539,11 @@ class LiveFigure:
             for panel in self._line_panels():
                 wanted[panel] = (self._axes[panel], (step, step), "#555555")
             contour = self._axes.get("contour")
-            for trace in self._traces if contour is not None else ():
-                if trace.visible and "position" in trace.history:
-                    point = self._position_after(trace.history, step)
-                    wanted[f"at:{trace.key}"] = (contour, point, trace.color)
+            if contour is not None:
+                for trace in self._traces:
+                    if trace.visible and "position" in trace.history:
+                        point = self._position_after(trace.history, step)
+                        wanted[f"at:{trace.key}"] = (contour, point, trace.color)
         for name in [name for name in artists if name not in wanted]:
             artists.pop(name).remove()
         for name, (ax, (x, y), color) in wanted.items():

@@ -10,6 +10,7 @@ from typing import Any
 
 import ipywidgets as widgets
 import numpy as np
+from matplotlib.typing import LineStyleType
 
 from olexplore.runs.run import Run
 from olexplore.ui.closing import close_tree
@@ -26,7 +27,7 @@ class Entry:
     key: str
     run: Run
     color: str
-    linestyle: str = "-"
+    linestyle: LineStyleType = "-"
     visible: bool = True
     current: bool = False
     name: str = ""

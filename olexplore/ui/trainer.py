@@ -108,13 +108,17 @@ class Trainer:
         self.pause_requested_at = time.perf_counter()
         self._pause_requested = True
 
-    def _call(self, function: Callable[..., Any], *args: Any) -> None:
+    def _loop(self) -> asyncio.AbstractEventLoop:
+        """The loop to train on; ``RuntimeError`` when there is none."""
         if self.loop is None:
             raise RuntimeError(
                 "no event loop to train on: in a script or a test use Explorer.run(steps) or "
                 "Session.run(steps)"
             )
-        self.loop.call_soon_threadsafe(function, *args)
+        return self.loop
+
+    def _call(self, function: Callable[..., Any], *args: Any) -> None:
+        self._loop().call_soon_threadsafe(function, *args)
 
     def _start(self, run: Run, steps: int | None) -> None:
         if self.playing and self.run is run:
@@ -124,7 +128,7 @@ class Trainer:
         self._pause_requested = False
         self._schedule = None
         run.resume()
-        self._task = self.loop.create_task(self._train(run, steps))
+        self._task = self._loop().create_task(self._train(run, steps))
 
     def cancel(self) -> None:
         """Stop the training task now (used before a reset); the run keeps its history."""
