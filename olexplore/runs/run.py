@@ -48,6 +48,11 @@ _MAX_GROWTH = 8  # a chunk at most this many times the previous one (timings are
 _EVALUATIONS_PER_RUN = 20
 
 
+def _default_evaluate_every(steps: int) -> int:
+    """Steps between evaluations when none is given: about 20 evaluations per run."""
+    return max(1, math.ceil(steps / _EVALUATIONS_PER_RUN))
+
+
 class RunBusyError(RuntimeError):
     """A second thread asked a Run to train while another thread was training it."""
 
@@ -205,10 +210,9 @@ class Run:
         self.variable_names = self.setup.variable_names
         self.chunk_seconds = float(chunk_seconds)
         self.evaluate_every: int | None = None
+        self._evaluate_every_given = evaluate_every is not None
         if self.setup.evaluate is not None:
-            self.evaluate_every = evaluate_every or max(
-                1, math.ceil(config.steps / _EVALUATIONS_PER_RUN)
-            )
+            self.evaluate_every = evaluate_every or _default_evaluate_every(config.steps)
         self.status = "ready"
         self.reason: str | None = None
         self.error: BaseException | None = None
@@ -549,6 +553,8 @@ class Run:
         config = self.config.replace(steps=steps)
         self._note("steps", self.config.steps, config.steps)
         self.config = config
+        if self.evaluate_every and not self._evaluate_every_given:  # still ~20 per run
+            self.evaluate_every = _default_evaluate_every(config.steps)
         if self.status == "finished" and self.step < config.steps:
             self.status = "running"
 

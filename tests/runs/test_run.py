@@ -139,6 +139,20 @@ def test_evaluations_every_k_steps_and_at_the_ends(blobs):
     assert "step" in Run(QUADRATIC).history.evaluations  # surfaces: nothing to evaluate
 
 
+def test_a_longer_step_budget_keeps_about_twenty_evaluations(blobs):
+    config = Config(problem="blobs", optimizer="Adam", learning_rate=0.05, steps=100)
+    run = Run(config, blobs())
+    run.run(20)  # evaluated at 0, 5, ..., 20
+    run.apply_live_changes(config.replace(steps=1000))  # the explorer's steps box, live
+    assert run.evaluate_every == 50
+    history = run.run()
+    steps = history.evaluations["step"].tolist()
+    assert steps == [0, 5, 10, 15, 20, *range(50, 1001, 50)]
+    given = Run(config, blobs(), evaluate_every=30)
+    given.apply_live_changes(config.replace(steps=1000))
+    assert given.evaluate_every == 30  # what was asked for stays
+
+
 def test_multipliers_decay_and_adaptive_clipping_reach_the_train_op():
     config = Config(problem="rosenbrock", optimizer="SGD", learning_rate=1e-4, steps=40)
     frozen_x = Run(config.replace(multipliers={"x": 0.0})).run()
