@@ -237,7 +237,7 @@ class Explorer:
         self._replay_link = widgets.jslink((self.replay, "value"), (self.replay_step, "value"))
         self.replay_step.observe(lambda change: self._set_cursor(change["new"]), names="value")
 
-    def _layout(self) -> widgets.Widget:
+    def _layout(self) -> widgets.HBox:
         player = widgets.HBox(
             [
                 self.play_button,

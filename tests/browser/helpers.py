@@ -141,6 +141,21 @@ class ExplorerView:
         assert match, f"no 'step N/M' in the status line {self.status_text()!r}"
         return int(match.group(1))
 
+    def set_replay_step(self, step: int) -> None:
+        """Type ``step`` into the replay slider's readout and press Enter, as a person would."""
+        slider = self.root.locator(".widget-slider", has_text="replay step")
+        readout = slider.locator(".widget-readout")
+        readout.click()
+        self.page.keyboard.press("Control+A")
+        self.page.keyboard.type(str(step))
+        self.page.keyboard.press("Enter")
+        wait_until(
+            self.page,
+            lambda: readout.inner_text().strip() == str(step),
+            10,
+            lambda: f"the replay step reads {step} (it reads {readout.inner_text()!r})",
+        )
+
     def message_text(self) -> str:
         return self.message.inner_text()
 

@@ -2,7 +2,8 @@
 JupyterLab and in Voilà, the ipympl canvas's pixels equal ``explorer.figure.rendered()`` (the
 figure drawn whole by matplotlib in the kernel) within tests/browser/truth.py's tolerance.
 
-The session: Play ~3 s, a new learning rate typed while playing, Pause, Step ×3, Reset, a
+The session: Play ~3 s, a new learning rate typed while playing, Pause, Step ×3, a replay step
+marked, Reset, a
 preset, the problem switched to digits-mlp, log y, a run deleted, a 20,000-step run finished.
 The notebook is ``truth.ipynb`` (conftest): the explorer notebook with a hidden hook that saves
 ``rendered()`` on demand. For each step, test-artifacts/browser/truth-<app>/ gets a screenshot
@@ -28,6 +29,7 @@ from tests.browser.truth import TOLERANCE, TRUTH_CLASS, differing_share
 pytestmark = pytest.mark.browser
 
 LONG_RUN, FINISHED_RUN = 1_000_000, 20_000
+REPLAY_STEP = 40  # marked on the paused Rosenbrock run (and its contour)
 NEW_RATE = "0.002"
 PRESET = "learning rate too high diverges"  # two short quadratic runs, the second diverges
 SETTLED_SECONDS = 1.5  # no frame for this long and not "running": the last frame is out
@@ -134,6 +136,9 @@ def run_sequence(truth: Truth, explorer: ExplorerView) -> None:
         explorer.button("Step").click()
         explorer.wait_for_step_above(before)
         truth.check(f"step-{index + 1}")
+    explorer.set_replay_step(REPLAY_STEP)  # each run's point after that many steps, marked
+    page.wait_for_timeout(500)
+    truth.check("replay")
     explorer.button("Reset").click()
     wait_until(page, lambda: explorer.step() == 0, 20, "Reset brings the step counter to 0")
     truth.check("reset")
