@@ -255,3 +255,35 @@ def test_a_slow_pace_lets_a_person_watch_a_run(lab):
     pace.select_option(label="as fast as possible")
     # the schedule never runs ahead (+2: a step due at once, one shown late); the kernel may lag
     assert 5 <= taken <= 10 * elapsed + 2, (taken, elapsed)
+
+
+def test_replay_plays_the_mark_along_the_runs(lab):
+    """The ▶ of the replay row moves the replay step on its own, and the canvas follows."""
+    browser, explorer = lab
+    if explorer.status_text().rstrip().endswith("running"):
+        explorer.button("Pause").click()
+    readout = explorer.root.locator(".widget-slider", has_text="replay step").locator(
+        ".widget-readout"
+    )
+    explorer.set_replay_step(0)
+    before = explorer.canvas_image()
+    explorer.root.locator(".widget-play button").first.click()  # ▶
+    seen = [
+        wait_until(
+            browser.page,
+            lambda: (value := int(readout.inner_text().replace(",", ""))) > 0 and value,
+            10,
+            "the replay step moves",
+        )
+    ]
+    browser.sleep(1.0)
+    seen.append(int(readout.inner_text().replace(",", "")))
+    browser.screenshot("replaying")
+    explorer.root.locator(".widget-play button").nth(1).click()  # ■ stops (and goes to 0)
+    assert seen[1] > seen[0], seen
+    wait_until(
+        browser.page,
+        lambda: explorer.canvas_image() != before,
+        10,
+        "the canvas shows the replay's mark",
+    )
