@@ -16,7 +16,13 @@ from olexplore.runs.run import Run
 from olexplore.ui.closing import close_tree
 
 COLUMNS = ("", "run", "differs", "step", "loss", "best", "status", "show", "")
-COLUMN_WIDTHS = "18px 180px minmax(120px, 1fr) 60px 70px 70px 160px 50px 40px"
+#: The grid's columns: at least 652 px with the gaps, so the table fits the explorer's column
+#: (720-850 px wide, :mod:`olexplore.ui.layout`) without scrolling "show" and delete out of view.
+COLUMN_WIDTHS = (
+    "18px minmax(90px, 180px) minmax(100px, 1fr) 60px 70px 70px minmax(90px, 160px) 50px 40px"
+)
+#: The gaps between the rows and between the columns of the grid.
+GRID_GAP = "2px 8px"
 
 
 @dataclass
@@ -57,7 +63,7 @@ class RunTable:
         self.widget = widgets.GridBox(
             layout=widgets.Layout(
                 grid_template_columns=COLUMN_WIDTHS,
-                grid_gap="2px 8px",
+                grid_gap=GRID_GAP,
                 align_items="center",
             )
         )
