@@ -215,7 +215,15 @@ class ControlPanel:
             self._show_chosen()
 
     def mark(self, invalid: Mapping[str, str]) -> None:
-        """Show each ``{field: message}`` at its field; clear the fields not listed."""
+        """Show each ``{field: message}`` at its field; clear the fields not listed. A marked
+        field's control gets :data:`INVALID_CLASS`, and so does the box of the exact value
+        beside a log slider (what the user typed into).
+
+        >>> panel = ControlPanel()
+        >>> panel.mark({"clipping.norm": "clipping.norm: got 0 (int); accepted: a number > 0."})
+        >>> INVALID_CLASS in panel.clipping_norm_text._dom_classes
+        True
+        """
         for path, message in self.messages.items():
             text = invalid.get(path) or next(
                 (m for p, m in invalid.items() if p.startswith(path + ".")), ""
@@ -224,11 +232,11 @@ class ControlPanel:
                 f'<span style="color:#b00020">&#9888; {html.escape(text)}</span>' if text else ""
             )
             _hidden(message, not text)
-            widget = self.controls.get(path)
-            if widget is not None and text:
-                widget.add_class(INVALID_CLASS)
-            elif widget is not None:
-                widget.remove_class(INVALID_CLASS)
+            for widget in (self.controls.get(path), self._boxes.get(path)):
+                if widget is not None and text:
+                    widget.add_class(INVALID_CLASS)
+                elif widget is not None:
+                    widget.remove_class(INVALID_CLASS)
 
     def set_variable_names(self, names: Sequence[str]) -> None:
         """One multiplier row per variable name (factor 1.0), keeping the current factors."""

@@ -180,6 +180,19 @@ def test_mark_shows_escaped_messages_at_their_fields():
     assert shown.value == "" and INVALID_CLASS not in panel.learning_rate._dom_classes
 
 
+@pytest.mark.parametrize("path", ["learning_rate", "clipping.norm"])
+def test_mark_puts_the_invalid_class_on_the_box_the_user_typed_into(path):
+    panel = ControlPanel()
+    name = path.replace(".", "_")
+    slider, box = getattr(panel, name), getattr(panel, f"{name}_text")
+    panel.mark({path: f"{path}: got -1.0 (float); accepted: a number > 0."})
+    assert INVALID_CLASS in box._dom_classes and INVALID_CLASS in slider._dom_classes
+    assert panel.messages[path].layout.display is None
+    panel.mark({"seed": "seed: got -1 (int); accepted: an integer in [0, 2**32 - 1]."})
+    assert INVALID_CLASS not in box._dom_classes and INVALID_CLASS not in slider._dom_classes
+    assert INVALID_CLASS in panel.seed._dom_classes
+
+
 def test_decay_parameter_widgets_follow_the_choice():
     panel = ControlPanel()
     assert panel.decay_box.layout.display == "none"
