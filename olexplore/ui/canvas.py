@@ -131,6 +131,12 @@ def _locked_ipympl_canvas() -> type:
             self.set_image_mode("full")  # the browser clears its canvas, then draws the frame
             return png_bytes(np.asarray(self.get_renderer().buffer_rgba()))
 
+        def handle_resize(self, event: Any) -> None:
+            # The browser's new size: the figure's size, its resize_event (the live figure
+            # lays itself out again) and the frame after it, all under the figure's lock.
+            with self._draw_lock:
+                super().handle_resize(event)
+
         def send_binary(self, data: Any) -> None:
             # ipympl 0.10, until its front end says "initialized", sends the raw RGBA buffer
             # in place of the PNG ``data`` (the browser's image breaks and the canvas stays

@@ -19,7 +19,9 @@ once; otherwise :meth:`LiveFigure.update` draws at most every ``min_interval`` s
 apart (up to 0.22 s: still 4 frames a second, frames coming after training chunks) when a frame
 would take more than 12 % of the time. One re-entrant lock guards the artists and every draw,
 ipympl's own draws (resize, zoom, download) included, so the explorer may update from any
-thread or event loop.
+thread or event loop. A resize of the canvas (ipympl's resize handle, matplotlib's
+``resize_event``) lays the figure out for its new size, as a figure made at that size, and
+draws a full frame.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from typing import Any
 import ipywidgets
 import numpy as np
 from matplotlib.axes import Axes
+from matplotlib.backend_bases import Event
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
@@ -170,12 +173,11 @@ class LiveFigure:
             self._reset_y(panel)
         self._axes[PANELS[-1]].set_xlabel("step")
         steps = self._axes["loss"].xaxis  # shared by the three panels
-        steps.set_major_locator(
-            MaxNLocator(nbins=max(3, int(width - 1.1)), integer=True, steps=[1, 2, 2.5, 5, 10])
-        )
+        self._set_step_ticks()
         steps.set_major_formatter(EngFormatter(sep=""))  # 350k, 1.2M: short labels
         self._set_view(self._axes["loss"], "x", (0.0, 100.0))
         self._layout()
+        self.figure.canvas.mpl_connect("resize_event", self._on_resize)
         self.draw()
 
     # ----------------------------------------------------------------- read-outs
@@ -583,6 +585,25 @@ class LiveFigure:
 
     def _is_log(self, panel: str) -> bool:
         return self._log_y.get(self._panel_base(panel), False)
+
+    def _on_resize(self, event: Event) -> None:
+        """The canvas got a new size (ipympl's resize handle): lay the figure out for it, as a
+        figure made at that size would be, and draw a full frame."""
+        with self._lock:
+            self._set_step_ticks()
+            self._legend_entries = ()  # its columns and its place follow the size
+            self._sync_legend(self._traces)
+            self._layout()
+            self.draw()
+
+    def _set_step_ticks(self) -> None:
+        """About one step label per inch of the figure's width (the axis shared by the panels
+        with steps)."""
+        width = self.figure.get_size_inches()[0]
+        locator = MaxNLocator(
+            nbins=max(3, int(width - 1.1)), integer=True, steps=[1, 2, 2.5, 5, 10]
+        )
+        self._axes["loss"].xaxis.set_major_locator(locator)
 
     def _layout(self) -> None:
         width, height = self.figure.get_size_inches()
