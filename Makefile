@@ -28,7 +28,7 @@ PYTEST_ARGS ?=
 BENCH_ARGS ?=
 TEST_PATHS ?= tests olexplore notebooks
 TYPECHECK_PATHS ?= olexplore/engine olexplore/opt olexplore/_compat.py olexplore/problems \
-	olexplore/runs olexplore/cli.py olexplore/cli_args.py \
+	olexplore/runs olexplore/cli.py olexplore/cli_args.py olexplore/launcher.py \
 	olexplore/ui/canvas.py olexplore/ui/clipboard.py olexplore/ui/closing.py \
 	olexplore/ui/controls.py olexplore/ui/decimate.py olexplore/ui/figure_panels.py \
 	olexplore/ui/layout.py olexplore/ui/live_figure.py olexplore/ui/notebook.py \

@@ -15,12 +15,7 @@ traceback of an unexpected one.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import math
-import os
-import secrets
-import socket
-import subprocess
 import sys
 import time
 import traceback
@@ -43,6 +38,7 @@ from olexplore.cli_args import (
     split_passthrough,
     suggested_settings,
 )
+from olexplore.launcher import KERNEL_IDLE_SECONDS, LaunchFailure, command_jupyter
 from olexplore.problems.registry import problem_class, problem_names
 from olexplore.runs import safe_json
 from olexplore.runs.aggregate import sensitivity_points
@@ -58,12 +54,7 @@ from olexplore.runs.record import RunRecord, flat_config, record_of
 from olexplore.runs.run import Run
 from olexplore.runs.sweep import final_metrics, sweep
 
-EXPLORER_NOTEBOOK = "explorer.ipynb"
-#: What ``olexplore app`` serves: the explorer alone, on a fresh run (the guide is the Lab's).
-APP_NOTEBOOK = "app.ipynb"
 INTERRUPTED = 130
-#: Where ``olexplore app`` serves Voilà unless told otherwise (Voilà's own default port).
-VOILA_PORT = 8866
 DEBUG_HINT = "run with --debug for the traceback"
 
 
@@ -408,7 +399,7 @@ def _output_directory(out: str | None) -> Path | None:
     return path
 
 
-# --------------------------------------------------------------------- problems, lab, app
+# --------------------------------------------------------------------- problems
 def command_problems(args: argparse.Namespace) -> int:
     """``olexplore problems``: every registered problem, its kind and suggested flags."""
     for name in problem_names():
@@ -420,119 +411,6 @@ def command_problems(args: argparse.Namespace) -> int:
         print(f"    {cls.description}")
         print(f"    suggested: {' '.join(flags_for(suggested_settings(name)))}")
     return 0
-
-
-def notebook_candidates(name: str = EXPLORER_NOTEBOOK) -> list[Path]:
-    """Where the explorer notebook is looked for, in order: the source tree beside the package
-    (a checkout or editable install, what ``make`` sets up), ``./notebooks`` (a checkout next
-    to a regular install), then installed data (``<prefix>/share/olexplore/notebooks``)."""
-    package = Path(olexplore.__file__).resolve().parent
-    return [
-        package.parent / "notebooks" / name,
-        Path.cwd() / "notebooks" / name,
-        Path(sys.prefix) / "share" / "olexplore" / "notebooks" / name,
-    ]
-
-
-def find_notebook(explicit: str | None = None, name: str = EXPLORER_NOTEBOOK) -> Path:
-    """The notebook ``name`` (``explicit`` if given), or a UsageError naming where it looked."""
-    candidates = [Path(explicit)] if explicit else notebook_candidates(name)
-    for path in candidates:
-        if path.is_file():
-            return path.resolve()
-    looked = ", ".join(str(path) for path in dict.fromkeys(candidates))
-    raise UsageError(
-        f"the explorer notebook was not found (looked for {looked}); accepted: --notebook PATH "
-        f"to an existing .ipynb"
-    )
-
-
-def _exec(command: list[str]) -> int:
-    """Replace this process with ``command`` (POSIX); elsewhere run it and return its status."""
-    sys.stdout.flush()
-    sys.stderr.flush()
-    if os.name == "posix":
-        os.execv(command[0], command)
-    return subprocess.call(command)  # pragma: no cover - Windows
-
-
-def command_jupyter(args: argparse.Namespace, extra: list[str]) -> int:
-    """``olexplore lab|app [-- OPTIONS]``: the explorer notebook in JupyterLab or Voilà."""
-    module = "jupyterlab" if args.command == "lab" else "voila"
-    if importlib.util.find_spec(module) is None:
-        raise UsageError(f"{module} is not installed; install it with pip install 'olexplore[lab]'")
-    name = EXPLORER_NOTEBOOK if module == "jupyterlab" else APP_NOTEBOOK
-    command = [sys.executable, "-m", module, str(find_notebook(args.notebook, name))]
-    if module == "jupyterlab":
-        # JupyterLab makes its own token and prints the address with it; it refuses to start
-        # as root without --allow-root (containers, CI).
-        if hasattr(os, "geteuid") and os.geteuid() == 0:
-            command.append("--allow-root")
-    else:
-        options, url = voila_options(extra)
-        command += options
-        print(f"olexplore: the explorer will be served at {url}", file=sys.stderr)
-    try:
-        return _exec([*command, *extra])
-    except OSError as error:
-        raise CommandFailure(f"cannot start {module}: {error_text(error)}") from None
-
-
-def voila_options(extra: Sequence[str], token: str | None = None) -> tuple[list[str], str]:
-    """Voilà's options for serving the explorer behind a token, and the address to open.
-
-    Voilà 0.5 serves without a token unless given one, so a fresh random ``token`` is passed
-    (``--Voila.token``) with ``--Voila.ip=127.0.0.1``; the port is fixed (free 8866, else any
-    free port; ``port_retries=0``) so the printed address is the one served. Voilà's own browser
-    tab would open without the token (a login page), so it is not opened: open the printed
-    address. Options in ``extra`` (after ``--``) that set the ip, port, token or browser win.
-
-    >>> options, url = voila_options(["--port=9000"], token="abc")
-    >>> options
-    ['--Voila.token=abc', '--Voila.ip=127.0.0.1', '--Voila.port_retries=0', '--no-browser']
-    >>> url
-    'http://127.0.0.1:9000/?token=abc'
-    """
-    given = {option.split("=", 1)[0] for option in extra if option.startswith("--")}
-    token = token or secrets.token_urlsafe(32)
-    ip, port = _given_value(extra, "ip") or "127.0.0.1", _given_value(extra, "port")
-    options = []
-    if not given & {"--token", "--Voila.token", "--Voila.auto_token"}:
-        options.append(f"--Voila.token={token}")
-    if not given & {"--ip", "--Voila.ip"}:
-        options.append("--Voila.ip=127.0.0.1")
-    if port is None:
-        port = str(_free_port(ip if ip not in ("", "0.0.0.0") else "127.0.0.1"))
-        options.append(f"--port={port}")
-    options.append("--Voila.port_retries=0")
-    if not given & {"--no-browser", "--Voila.open_browser"}:
-        options.append("--no-browser")
-    shown = _given_value(extra, "token") or token
-    host = ip if ip not in ("", "0.0.0.0") else "127.0.0.1"
-    return options, f"http://{host}:{port}/?token={shown}"
-
-
-def _given_value(extra: Sequence[str], name: str) -> str | None:
-    """The value of ``--NAME=V`` / ``--Voila.NAME=V`` / ``--NAME V`` in ``extra``, if given."""
-    for index, option in enumerate(extra):
-        for flag in (f"--{name}", f"--Voila.{name}"):
-            if option.startswith(flag + "="):
-                return option.split("=", 1)[1]
-            if option == flag and index + 1 < len(extra):
-                return extra[index + 1]
-    return None
-
-
-def _free_port(host: str) -> int:
-    """Voilà's default port when it is free on ``host``, else a free port the OS picks."""
-    for port in (VOILA_PORT, 0):
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-            try:
-                probe.bind((host, port))
-            except OSError:
-                continue
-            return probe.getsockname()[1]
-    raise CommandFailure(f"no free port on {host} for Voilà")  # pragma: no cover
 
 
 # --------------------------------------------------------------------- parser and main
@@ -567,7 +445,9 @@ def build_parser() -> Parser:
         "app": (
             "Voilà is served on 127.0.0.1 behind a fresh random token; the address with the "
             "token is printed (Voilà 0.5 would open its browser tab without the token, so no "
-            "tab is opened: open the printed address)."
+            "tab is opened: open the printed address). Closing or reloading a page ends its "
+            f"kernel; a kernel left without a page (a killed tab) ends {KERNEL_IDLE_SECONDS} s "
+            "after it last ran code."
         ),
     }
     for name, tool in (("lab", "JupyterLab"), ("app", "Voilà")):
@@ -630,7 +510,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UsageError as error:
         print(f"olexplore: error: {error}", file=sys.stderr)
         return 2
-    except CommandFailure as error:
+    except (CommandFailure, LaunchFailure) as error:
         if debug and error.__cause__ is not None:
             traceback.print_exception(error.__cause__)
         print(f"olexplore: error: {error}", file=sys.stderr)

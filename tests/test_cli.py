@@ -5,16 +5,18 @@ import csv
 import itertools
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
+import warnings
 import zipfile
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from olexplore import cli
+from olexplore import cli, launcher
 from olexplore.cli_args import FIELD_FLAGS, config_from_args
 from olexplore.problems import problem_names
 from olexplore.runs.config import Clipping, Config, field_names
@@ -23,6 +25,8 @@ from olexplore.runs.record import RunRecord
 from olexplore.runs.run import Run
 
 PNG = b"\x89PNG\r\n\x1a\n"
+#: The options with which every Voilà page's kernel ends with its page (see the launcher).
+KERNEL_ENDING = ("--Voila.tornado_settings=", "--MappingKernelManager.")
 SCRIPT = Path(sys.executable).parent / "olexplore"
 ENV = {
     **os.environ,
@@ -461,13 +465,14 @@ def test_lab_and_app_start_jupyter_on_the_notebook(command, module, tmp_path, mo
     notebook = tmp_path / "explorer.ipynb"
     notebook.write_text("{}")
     started = []
-    monkeypatch.setattr(cli, "_exec", lambda argv: started.append(argv) or 0)
+    monkeypatch.setattr(launcher, "_exec", lambda argv: started.append(argv) or 0)
     monkeypatch.setattr(
-        cli, "notebook_candidates", lambda name=None: [tmp_path / "no.ipynb", notebook]
+        launcher, "notebook_candidates", lambda name=None: [tmp_path / "no.ipynb", notebook]
     )
     assert cli.main([command, "--", "--no-browser", "--port", "8899"]) == 0
     (argv,) = started
     assert argv[:4] == [sys.executable, "-m", module, str(notebook)]
+    argv = [option for option in argv if not option.startswith(KERNEL_ENDING)]
     root = command == "lab" and os.geteuid() == 0
     if command == "app":  # served behind a token on 127.0.0.1, at the port given
         token = argv[4].removeprefix("--Voila.token=")
@@ -484,10 +489,10 @@ def test_app_serves_voila_behind_a_fresh_token_and_prints_its_address(
     notebook = tmp_path / "explorer.ipynb"
     notebook.write_text("{}")
     started = []
-    monkeypatch.setattr(cli, "_exec", lambda argv: started.append(argv) or 0)
+    monkeypatch.setattr(launcher, "_exec", lambda argv: started.append(argv) or 0)
     assert cli.main(["app", "--notebook", str(notebook)]) == 0
     assert cli.main(["app", "--notebook", str(notebook)]) == 0
-    first, second = started
+    first, second = [[o for o in argv if not o.startswith(KERNEL_ENDING)] for argv in started]
     (token,) = [a.removeprefix("--Voila.token=") for a in first if a.startswith("--Voila.tok")]
     (port,) = [int(a.removeprefix("--port=")) for a in first if a.startswith("--port=")]
     assert first[4:] == [
@@ -508,10 +513,11 @@ def test_app_keeps_the_token_ip_and_port_given_after_the_dashes(tmp_path, monkey
     notebook = tmp_path / "explorer.ipynb"
     notebook.write_text("{}")
     started = []
-    monkeypatch.setattr(cli, "_exec", lambda argv: started.append(argv) or 0)
+    monkeypatch.setattr(launcher, "_exec", lambda argv: started.append(argv) or 0)
     extra = ["--Voila.token=mine", "--Voila.ip=0.0.0.0", "--port=9123"]
     assert cli.main(["app", "--notebook", str(notebook), "--", *extra]) == 0
     (argv,) = started
+    argv = [option for option in argv if not option.startswith(KERNEL_ENDING)]
     assert argv[4:] == ["--Voila.port_retries=0", "--no-browser", *extra]
     assert "http://127.0.0.1:9123/?token=mine" in capsys.readouterr().err
 
@@ -521,6 +527,120 @@ def test_app_help_says_how_it_is_served(capsys):
     help_text = " ".join(capsys.readouterr().out.split())
     assert "127.0.0.1 behind a fresh random token" in help_text
     assert "Voilà 0.5 would open its browser tab without the token" in help_text
+
+
+def test_app_help_says_pages_end_their_kernels(capsys):
+    assert cli.main(["app", "--help"]) == 0
+    help_text = " ".join(capsys.readouterr().out.split())
+    assert "Closing or reloading a page ends its kernel" in help_text
+    assert "(a killed tab) ends 60 s after it last ran code" in help_text
+
+
+def test_voila_options_give_the_page_its_xsrf_cookie_and_cull_kernels_left_without_a_page():
+    from jupyter_server.services.kernels.kernelmanager import MappingKernelManager
+
+    options, _ = launcher.voila_options([], token="t", xsrf="00ff")
+    ending = [option for option in options if option.startswith(KERNEL_ENDING)]
+    cookie = "_xsrf=00ff; Path=/; SameSite=Strict"
+    assert ending[:3] == [
+        f"--Voila.tornado_settings={{'headers': {{'Set-Cookie': '{cookie}'}}}}",
+        "--MappingKernelManager.cull_idle_timeout=60",
+        "--MappingKernelManager.cull_interval=10",
+    ]
+    untracked = [
+        option.removeprefix(KERNEL_ENDING[1] + "untracked_message_types=") for option in ending[3:]
+    ]
+    defaults = MappingKernelManager.class_traits()["untracked_message_types"].default()
+    assert untracked == [*defaults, "comm_open", "comm_msg", "comm_close"]
+    assert len(defaults) == 21 and "status" in defaults and "comm_msg" not in defaults
+    first, second = (" ".join(launcher.voila_options([])[0]) for _ in range(2))
+    secret = re.compile(r"'_xsrf=([0-9a-f]{32}); ")
+    assert secret.search(first)[1] != secret.search(second)[1]  # a fresh secret per server
+
+
+def test_voila_options_leave_the_kernel_settings_given_after_the_dashes():
+    extra = ["--MappingKernelManager.cull_idle_timeout=600", "--Voila.tornado_settings=a=b"]
+    options, _ = launcher.voila_options(extra, token="t")
+    assert not [
+        o for o in options if o.startswith(("--Voila.tornado", "--MappingKernelManager.cull_idle"))
+    ]
+    assert "--MappingKernelManager.cull_interval=10" in options
+    assert "--MappingKernelManager.untracked_message_types=comm_msg" in options
+
+
+def test_voila_reads_the_kernel_ending_options_as_meant():
+    """Voilà's own command line parser: a dict trait takes one ``{...}`` literal (traitlets 5
+    deprecates that form but has no other for a nested dict), and jupyter_server's kernel
+    manager gets the culler's settings."""
+    from jupyter_server.services.kernels.kernelmanager import AsyncMappingKernelManager
+    from voila.app import Voila
+
+    options, url = launcher.voila_options([], token="t", xsrf="00ff")
+    app = Voila()
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "--tornado_settings=", DeprecationWarning)
+        app.parse_command_line(options)
+    cookie = "_xsrf=00ff; Path=/; SameSite=Strict"
+    assert app.tornado_settings == {"headers": {"Set-Cookie": cookie}}
+    assert url == f"http://{app.ip}:{app.port}/?token={app.token}" and app.port_retries == 0
+    manager = AsyncMappingKernelManager(config=app.config)
+    assert (manager.cull_idle_timeout, manager.cull_interval) == (60, 10)
+    assert {"comm_open", "comm_msg", "comm_close", "status"} <= set(manager.untracked_message_types)
+    assert not manager.cull_busy and not manager.cull_connected  # a connected page keeps it
+
+
+@pytest.mark.slow
+def test_voila_ends_a_kernel_on_its_pages_shutdown_request_and_still_checks_xsrf(tmp_path):
+    """What Voilà's page sends on ``beforeunload`` (a form with ``_xsrf`` copied from the
+    page's cookie, and the login cookie), given to the real Voilà with ``olexplore app``'s
+    options: 204 and the kernel gone; a wrong ``_xsrf`` is still refused."""
+    import http.cookiejar
+    import time
+    import urllib.error
+    import urllib.request
+
+    notebook = tmp_path / "empty.ipynb"
+    notebook.write_text(
+        json.dumps({"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5})
+    )
+    options, url = launcher.voila_options([], token="sesame")
+    argv = [sys.executable, "-m", "voila", str(notebook), *options]
+    server = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=ENV)
+    cookies = http.cookiejar.CookieJar()
+    browser = urllib.request.build_opener(
+        urllib.request.ProxyHandler({}), urllib.request.HTTPCookieProcessor(cookies)
+    )
+    base = url.split("?")[0]
+    try:
+        for _ in range(120):
+            try:
+                with browser.open(url, timeout=30) as answer:
+                    page = answer.read().decode()
+                break
+            except (urllib.error.URLError, ConnectionError):
+                time.sleep(0.5)
+        else:
+            pytest.fail("Voilà did not start")
+        (kernel,) = re.findall(r'"kernelId": "([0-9a-f-]+)"', page)
+        # as the page's script does: document.cookie's _xsrf, or "" when there is none
+        xsrf = next((cookie.value for cookie in cookies if cookie.name == "_xsrf"), "")
+
+        def shutdown(value):
+            form = f"_xsrf={value}".encode()
+            return browser.open(f"{base}voila/api/shutdown/{kernel}", data=form, timeout=30)
+
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            shutdown("0" * 32)
+        assert refused.value.code == 403
+        assert b"XSRF cookie does not match POST argument" in refused.value.read()
+        with shutdown(xsrf) as answer:
+            assert answer.status == 204
+        with pytest.raises(urllib.error.HTTPError) as gone:
+            browser.open(f"{base}api/kernels/{kernel}?token=sesame", timeout=30)
+        assert gone.value.code == 404
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
 
 
 @pytest.mark.slow
@@ -534,7 +654,7 @@ def test_voila_refuses_requests_without_the_token(tmp_path):
     notebook.write_text(
         json.dumps({"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5})
     )
-    options, url = cli.voila_options([], token="sesame")
+    options, url = launcher.voila_options([], token="sesame")
     argv = [sys.executable, "-m", "voila", str(notebook), *options]
     server = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=ENV)
     try:
@@ -566,17 +686,17 @@ def test_voila_refuses_requests_without_the_token(tmp_path):
 
 def test_lab_without_the_notebook_exits_2(tmp_path, monkeypatch, capsys):
     missing = tmp_path / "notebooks" / "explorer.ipynb"
-    monkeypatch.setattr(cli, "notebook_candidates", lambda name=None: [missing])
-    monkeypatch.setattr(cli, "_exec", lambda argv: pytest.fail("must not start Jupyter"))
+    monkeypatch.setattr(launcher, "notebook_candidates", lambda name=None: [missing])
+    monkeypatch.setattr(launcher, "_exec", lambda argv: pytest.fail("must not start Jupyter"))
     assert cli.main(["lab"]) == 2
     (line,) = capsys.readouterr().err.splitlines()
     assert "explorer notebook was not found" in line and str(missing) in line
 
 
 def test_the_notebook_is_found_beside_the_package():
-    source_tree = Path(cli.__file__).resolve().parents[1] / "notebooks" / "explorer.ipynb"
-    assert cli.notebook_candidates()[0] == source_tree
-    assert cli.find_notebook() == source_tree  # notebooks/explorer.ipynb is in the repository
+    source_tree = Path(launcher.__file__).resolve().parents[1] / "notebooks" / "explorer.ipynb"
+    assert launcher.notebook_candidates()[0] == source_tree
+    assert launcher.find_notebook() == source_tree  # notebooks/explorer.ipynb is in the repository
 
 
 def test_a_flag_value_nested_too_deeply_is_one_line_naming_the_flag(capsys):
@@ -621,10 +741,12 @@ def _one_run_json(tmp_path):
 
 def test_app_serves_the_explorer_alone_and_lab_the_guided_notebook(monkeypatch):
     started = []
-    monkeypatch.setattr(cli, "_exec", lambda argv: started.append(argv) or 0)
+    monkeypatch.setattr(launcher, "_exec", lambda argv: started.append(argv) or 0)
     assert cli.main(["app"]) == 0
     assert Path(started[0][3]).name == "app.ipynb"  # no guide, a fresh run ready to Play
-    assert cli.find_notebook(name=cli.APP_NOTEBOOK).parent == cli.find_notebook().parent
-    cells = json.loads(cli.find_notebook(name=cli.APP_NOTEBOOK).read_text())["cells"]
+    assert (
+        launcher.find_notebook(name=launcher.APP_NOTEBOOK).parent == launcher.find_notebook().parent
+    )
+    cells = json.loads(launcher.find_notebook(name=launcher.APP_NOTEBOOK).read_text())["cells"]
     assert [cell["cell_type"] for cell in cells] == ["code"]
     assert "Explorer()" in "".join(cells[0]["source"])

@@ -21,11 +21,13 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import BrowserContext, sync_playwright
 
+from olexplore.launcher import APP_NOTEBOOK, voila_options
 from tests.browser.helpers import BrowserPage
 from tests.browser.truth import TRUTH_DIR_VARIABLE, with_hook
 
@@ -91,8 +93,11 @@ def _stop(process: subprocess.Popen) -> None:
 
 
 @contextmanager
-def _serve(name: str, command: list[str], cwd: Path, env: dict, ready_url: str) -> Iterator[None]:
-    """Run ``command`` in its own process group until ``ready_url`` answers; stop it after."""
+def _serve(
+    name: str, command: list[str], cwd: Path, env: dict, ready_url: str
+) -> Iterator[subprocess.Popen]:
+    """Run ``command`` in its own process group until ``ready_url`` answers (the process is
+    yielded); stop it after."""
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     log_path = ARTIFACTS / f"{name}.log"
     with open(log_path, "w") as log:
@@ -118,7 +123,7 @@ def _serve(name: str, command: list[str], cwd: Path, env: dict, ready_url: str) 
                         f"{_tail(log_path)}"
                     )
                 time.sleep(0.25)
-            yield
+            yield process
         finally:
             _stop(process)
 
@@ -237,6 +242,34 @@ def voila_truth(chromium, notebook_dir, server_env) -> Iterator[str]:
     """Voilà serving ``truth.ipynb`` (the explorer notebook with the truth hook)."""
     with _voila(TRUTH_NOTEBOOK, notebook_dir, server_env) as url:
         yield url
+
+
+@dataclass(frozen=True)
+class VoilaApp:
+    """A Voilà server started as ``olexplore app`` starts it."""
+
+    url: str  # the address ``olexplore app`` prints, with the token
+    base: str  # ``http://127.0.0.1:PORT/``
+    token: str
+    process: subprocess.Popen  # the server; its kernels are its child processes
+    log: Path  # the server's output (its access log included)
+
+
+@pytest.fixture(scope="session")
+def voila_app(chromium, tmp_path_factory, server_env) -> Iterator[VoilaApp]:
+    """Voilà serving a copy of notebooks/app.ipynb with exactly the options ``olexplore app``
+    passes (:func:`olexplore.launcher.voila_options`): a fresh token, 127.0.0.1, and every
+    page's kernel ending with the page."""
+    folder = tmp_path_factory.mktemp("app")
+    notebook = folder / APP_NOTEBOOK
+    shutil.copy2(ROOT / "notebooks" / APP_NOTEBOOK, notebook)
+    options, url = voila_options([])
+    command = [sys.executable, "-m", "voila", str(notebook), *options]
+    base = url.split("?", 1)[0]
+    token = url.split("?token=", 1)[1]
+    name = "voila-app"
+    with _serve(name, command, folder, server_env, f"{base}voila/static/voila.js") as process:
+        yield VoilaApp(url, base, token, process, ARTIFACTS / f"{name}.log")
 
 
 @pytest.fixture(scope="session")
