@@ -305,6 +305,7 @@ ROLES = {
 }
 #: A held-out metric's panel, and each run's artist in it, is named ``held:<metric>``.
 HELD = "held:"
+MAX_DOTS = 60  # evaluations drawn as dots; more (a run made longer) as a plain line
 _ALWAYS = ("loss", "learning_rate", "global_norm")  # drawn (empty) even before they exist
 _MARKED = ("loss", "learning_rate", "global_norm", "position")  # get the × of a diverged run
 
@@ -413,6 +414,7 @@ class RunArtists:
                 table = history.evaluations if table is None else table
                 values = table.get(role[len(HELD) :], np.empty(0))
                 line.set_data(table["step"][: len(values)], values)
+                line.set_marker("o" if len(values) <= MAX_DOTS else "None")  # else a crowd
                 self.settled[role] = (0, 0)  # a few points: redrawn with every frame
                 _widen(extents, role, values, log_y[role])
                 continue

@@ -42,7 +42,7 @@ from matplotlib.backend_bases import Event
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
-from matplotlib.ticker import EngFormatter, MaxNLocator
+from matplotlib.ticker import EngFormatter, LogFormatter, MaxNLocator
 from matplotlib.typing import LineStyleType
 
 from olexplore.engine.validation import describe, is_real_number
@@ -71,6 +71,9 @@ MAX_FRAME_INTERVAL = 0.22  # frames come after a training chunk: >= 4 a second
 #: Held-out metrics get panels on the right (where 2-D problems have their contour), these first
 HELD_OUT_FIRST, MAX_HELD_OUT = ("val_loss", "val_accuracy"), 2
 _TITLE_INCHES, _LEGEND_ROW_INCHES, _LEGEND_COLUMN_INCHES = 0.3, 0.2, 2.6
+# A legend label longer than its column would push the legend off the figure: cut to fit (the
+# run table shows it whole). Small DejaVu Sans averages about 15 characters an inch.
+_LEGEND_HANDLE_INCHES, _LEGEND_CHARACTERS_PER_INCH = 0.6, 15
 _LegendEntry = tuple[str, str, LineStyleType]  # label, colour, line style
 _YLABELS = {
     "loss": "loss",
@@ -483,6 +486,8 @@ class LiveFigure:
         if len(entries) > 3 * columns:  # three rows at most
             more = len(entries) - 3 * columns + 1
             entries = (*entries[: 3 * columns - 1], (f"+ {more} more", "none", "-"))
+        fits = int((width / columns - _LEGEND_HANDLE_INCHES) * _LEGEND_CHARACTERS_PER_INCH)
+        entries = tuple((shorten(label, fits), c, s) for label, c, s in entries)
         rows = math.ceil(len(entries) / columns)
         if rows != self._legend_rows:
             self._legend_rows = rows
@@ -679,11 +684,25 @@ class LiveFigure:
         if log:
             ax.set_ylim(0.1, 10.0)
             ax.set_yscale("log", nonpositive="mask")
+            # within a decade the minor ticks are labelled: 2, 3 rather than 2×10⁰, 3×10⁰
+            ax.yaxis.set_minor_formatter(
+                LogFormatter(labelOnlyBase=False, minor_thresholds=(1, 0.4))
+            )
         else:
             ax.set_yscale("linear")  # installs a new locator: keep about 4 ticks
             ax.yaxis.set_major_locator(MaxNLocator(nbins=4, steps=[1, 2, 2.5, 5, 10]))
         self._set_view(ax, "y", (0.1, 10.0) if log else (0.0, 1.0))
         self._structure += 1
+
+
+def shorten(label: str, characters: int) -> str:
+    """``label`` cut to ``characters`` (at least 8), ending in "…" when cut.
+
+    >>> shorten("digits-mlp, Adam, lr 0.001, 20000 steps", 20), shorten("lr 0.3", 20)
+    ('digits-mlp, Adam, l…', 'lr 0.3')
+    """
+    characters = max(8, characters)
+    return label if len(label) <= characters else label[: characters - 1].rstrip() + "…"
 
 
 def _check_traces(traces: Any) -> list[Trace]:

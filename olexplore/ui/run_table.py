@@ -141,7 +141,11 @@ class RunTable:
             cells["best"].value = _number(float(finite.min()) if len(finite) else float("nan"))
             status = html.escape(run.status)
             if run.reason:
-                status = f'<span title="{html.escape(run.reason)}">{status} ⓘ</span>'
+                # Font Awesome (which Lab and Voilà ship), not a character fonts may lack
+                status = (
+                    f'<span title="{html.escape(run.reason)}">{status} '
+                    '<i class="fa fa-info-circle"></i></span>'
+                )
             if run.status == "diverged":
                 status = f'<span style="color:#D55E00">{status}</span>'
             cells["status"].value = status

@@ -9,7 +9,9 @@ chunks). The figure is refreshed after each chunk, throttled by the figure itsel
 
 A ``pace`` (steps per second) slows training down to be watched: a 200-step Rosenbrock run that
 would finish in 0.1 s takes 10 s at 20 steps/s. Steps are then due on a schedule from the moment
-the pace was set, so the run keeps the pace however long each chunk takes to compute.
+the pace was set, so the run keeps the pace however long each chunk takes to compute; a run that
+fell more than a quarter of a second behind (its first chunk builds the step; a busy kernel)
+goes on from where it is rather than rushing to catch up.
 """
 
 from __future__ import annotations
@@ -28,6 +30,8 @@ YIELD_SECONDS = 0.002
 #: The paces a person can pick, in steps per second (``None``: as fast as possible).
 PACES = (None, 1000.0, 300.0, 100.0, 30.0, 10.0, 3.0, 1.0)
 MAX_PACE = 1e6
+#: A paced run further behind its schedule than this catches up no more: it goes on from there.
+MAX_LAG_SECONDS = 0.25
 
 
 class Trainer:
@@ -89,6 +93,11 @@ class Trainer:
             self._schedule = (now, run.step)
         begun, first = self._schedule
         due = first + int((now - begun) * self._pace) + 1  # the step due next is allowed now
+        if due - run.step > max(1.0, self._pace * MAX_LAG_SECONDS):
+            # far behind (the first chunk built the step, or the kernel was busy): no burst to
+            # catch up, the schedule starts again from here
+            self._schedule = (now, run.step)
+            return 1, 0.0
         if due > run.step:
             return due - run.step, 0.0
         return 0, (run.step - first) / self._pace - (now - begun)

@@ -107,3 +107,11 @@ def test_the_explorer_shows_digits_validation_as_the_run_recorded_it():
         x, y = explorer.figure.artists(key)[f"held:{metric}"].get_data()
         np.testing.assert_array_equal(x, table["step"])
         np.testing.assert_allclose(y, table[metric])
+
+
+def test_many_evaluations_are_drawn_as_a_line_without_dots():
+    live = live_figure()
+    few, many = evaluated_history(600, every=50), evaluated_history(6000, every=50)
+    live.update([Trace("few", "few", few, "#0072B2"), Trace("many", "many", many, "#D55E00")])
+    assert live.artists("few")["held:val_loss"].get_marker() == "o"  # 12 evaluations
+    assert live.artists("many")["held:val_loss"].get_marker() == "None"  # 120
