@@ -14,7 +14,7 @@
 #   LAB_ARGS     extra arguments for `jupyter lab`, e.g. LAB_ARGS="--no-browser --port=8899"
 #   TEST_PATHS   what pytest collects (tests, doctests, notebooks) (tests olexplore notebooks)
 #   PYTEST_ARGS  extra arguments for pytest, e.g. PYTEST_ARGS="-k clip -x"
-#   TYPECHECK_PATHS  what pyright checks (engine, opt, problems, runs, _compat, cli; ui but explorer.py)
+#   TYPECHECK_PATHS  what pyright checks                             (olexplore: the whole package)
 #   BENCH_ARGS   extra arguments passed to every benchmark module
 
 PYTHON ?= python3
@@ -27,12 +27,7 @@ LAB_ARGS ?=
 PYTEST_ARGS ?=
 BENCH_ARGS ?=
 TEST_PATHS ?= tests olexplore notebooks
-TYPECHECK_PATHS ?= olexplore/engine olexplore/opt olexplore/_compat.py olexplore/problems \
-	olexplore/runs olexplore/cli.py olexplore/cli_args.py olexplore/launcher.py \
-	olexplore/ui/canvas.py olexplore/ui/clipboard.py olexplore/ui/closing.py \
-	olexplore/ui/controls.py olexplore/ui/decimate.py olexplore/ui/figure_panels.py \
-	olexplore/ui/layout.py olexplore/ui/live_figure.py olexplore/ui/notebook.py \
-	olexplore/ui/run_table.py olexplore/ui/trainer.py
+TYPECHECK_PATHS ?= olexplore
 
 # Silence TensorFlow's start-up lines and make runs repeatable.
 TEST_ENV := TF_CPP_MIN_LOG_LEVEL=3 TF_ENABLE_ONEDNN_OPTS=0 PYTHONHASHSEED=0
