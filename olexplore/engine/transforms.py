@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 from olexplore._tensorflow import tf
+from olexplore.engine import stateless
 
 GradsAndVars = list[tuple[Any, Any]]
 
@@ -81,7 +82,8 @@ def add_noise(
 
     Without a ``seed`` the draws come from TF's stateful generator. With one, graph mode gives
     gradient ``i`` the op seed ``seed + i``; in TF 2 mode pass a step ``counter`` variable and the
-    draws are stateless functions of ``(seed, counter, i)``, so a run reproduces bit for bit.
+    draws are stateless functions of ``(seed, counter, i)`` (:func:`stateless.truncated_normal`),
+    so a run reproduces bit for bit, and a train op compiled with XLA adds the same noise.
     Noise is drawn in each gradient's dtype (TF 1 always drew float32).
 
     >>> noisy = add_noise(0.1, seed=1).update([(tf.zeros([1000]), None)], (), StepContext())
@@ -100,12 +102,8 @@ def add_noise(
             def add(dense: tf.Tensor = dense, index: int = index) -> tf.Tensor:
                 shape = tf.shape(dense)
                 if seed is not None and counter is not None:
-                    draw_seed: Any = tf.random.fold_in(
-                        tf.stack([tf.constant(seed, tf.int64), tf.cast(counter, tf.int64)]), index
-                    )
-                    noise = tf.random.stateless_truncated_normal(
-                        shape, draw_seed, dtype=dense.dtype
-                    )
+                    draw_seed = stateless.derive_seed(seed, counter, index)
+                    noise = stateless.truncated_normal(shape, draw_seed, dtype=dense.dtype)
                 else:
                     op_seed = None if seed is None else seed + index
                     noise = tf.random.truncated_normal(shape, dtype=dense.dtype, seed=op_seed)
