@@ -19,6 +19,7 @@ from olexplore.engine.validation import (
     check_noise_seed,
     check_summaries,
 )
+from olexplore.engine.xla import JitCompile, check_jit_compile
 
 #: What ``clip_gradients`` may be: a maximum global norm or a function over the pairs.
 ClipGradients = float | int | Callable[[list[tuple[Any, Any]]], list[tuple[Any, Any]]] | None
@@ -44,6 +45,7 @@ def optimize_loss(
     increment_global_step: bool = True,
     *,
     gradient_noise_seed: int | None = None,
+    jit_compile: JitCompile = "auto",
 ) -> tf.Tensor: ...
 
 
@@ -65,6 +67,7 @@ def optimize_loss(
     increment_global_step: bool = True,
     *,
     gradient_noise_seed: int | None = None,
+    jit_compile: JitCompile = "auto",
 ) -> TrainOp: ...
 
 
@@ -85,6 +88,7 @@ def optimize_loss(
     increment_global_step: bool = True,
     *,
     gradient_noise_seed: int | None = None,
+    jit_compile: JitCompile = "auto",
 ) -> tf.Tensor | TrainOp:
     """Compute, transform and apply the gradients of ``loss``: TF 1's ``optimize_loss``.
 
@@ -130,6 +134,11 @@ def optimize_loss(
         colocate_gradients_with_ops: graph mode device placement hint (no numeric effect).
         increment_global_step: whether the step increments ``global_step``.
         gradient_noise_seed: makes the gradient noise reproducible (not in TF 1).
+        jit_compile: TF 2 mode: ``True`` compiles the step and ``run_steps``'s fused loop with
+            XLA, ``False`` does not, ``"auto"`` (the default) uses XLA where the step compiles
+            and says in ``train_op.compile_info`` why not elsewhere (see
+            :mod:`olexplore.engine.xla`). Graph mode builds TF 1's tensor: ``"auto"`` and
+            ``False`` change nothing there, and ``True`` is an error.
 
     Returns:
         The training tensor (graph mode) or a ``TrainOp`` (TF 2 mode).
@@ -155,18 +164,26 @@ def optimize_loss(
         increment_global_step=check_flag(increment_global_step, "increment_global_step"),
         gradient_noise_seed=check_noise_seed(gradient_noise_seed),
     )
+    jit_compile = check_jit_compile(jit_compile)
     if callable(loss) and not isinstance(loss, (tf.Tensor, tf.Variable)):
         if tf.inside_function():
             raise RuntimeError(
                 "optimize_loss: build the train op outside tf.function (it creates variables); "
                 "calling the returned train op inside a tf.function is fine."
             )
-        return TrainOp(StepBuilder(loss, global_step, learning_rate, optimizer, **arguments))
+        builder = StepBuilder(loss, global_step, learning_rate, optimizer, **arguments)
+        return TrainOp(builder, jit_compile=jit_compile)
     if tf.executing_eagerly() or tf.inside_function():
         raise ValueError(
             f"loss: got a {type(loss).__name__} while executing eagerly; accepted here: a "
             "callable returning the scalar loss (TF 2 mode), e.g. lambda: model_loss(x, y). "
             "A loss tensor works only in a tf.compat.v1 graph (graph mode)."
+        )
+    if jit_compile is True:
+        raise ValueError(
+            "jit_compile: got True in graph mode (the loss is a tensor); accepted there: 'auto' "
+            "or False, which both build TF 1's train tensor unchanged. XLA compiles only the TF 2 "
+            "train op (pass the loss as a callable)."
         )
     return graph_optimize_loss(
         loss,

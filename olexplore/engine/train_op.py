@@ -17,6 +17,16 @@ import numpy as np
 from olexplore._tensorflow import tf
 from olexplore.engine.step import StepBuilder
 from olexplore.engine.validation import check_flag, describe
+from olexplore.engine.xla import (
+    MAX_BUCKET,
+    CompileInfo,
+    JitCompile,
+    bucket,
+    check_jit_compile,
+    check_jit_override,
+    compile_failure,
+    known_obstacle,
+)
 
 #: ``run_steps`` records each step at an int32 index.
 MAX_FUSED_STEPS = 2**31
@@ -28,12 +38,21 @@ class TrainOp:
     ``train_op(*args, **kwargs)`` runs one compiled step (the arguments go to the loss callable)
     and returns that step's loss; :meth:`run_steps` runs many steps in one call. Attributes:
     ``global_step``, ``iterations`` (steps run by this op), ``optimizer``, ``variables``,
-    ``metrics`` (the latest step's values as Python floats), and the settable ``learning_rate``,
-    ``gradient_noise_scale`` and ``clip_norm``.
+    ``metrics`` (the latest step's values as Python floats), ``jit_compile`` and
+    ``compile_info`` (whether the latest call ran XLA-compiled, and why not; see
+    :mod:`olexplore.engine.xla`), and the settable ``learning_rate``, ``gradient_noise_scale``
+    and ``clip_norm``.
     """
 
-    def __init__(self, builder: StepBuilder) -> None:
+    def __init__(self, builder: StepBuilder, jit_compile: JitCompile = False) -> None:
         self._builder = builder
+        self._jit_compile: JitCompile = check_jit_compile(jit_compile)
+        self._compile_info = CompileInfo(xla=False, reason="no step has run yet")
+        # Why this op's step failed to compile with XLA ("auto" then stops trying), and the
+        # XLA functions that have run once (a later error of theirs is the step's own error).
+        self._xla_failure: str | None = None
+        self._verified: set[int] = set()
+        self._buckets: dict[int, set[int]] = {}  # fused XLA function id -> row counts compiled
         self._last_metrics: dict[str, Any] = {}
         self._iterators: dict[int, tuple[Any, Iterator]] = {}
         # autograph off (below): the engine's own control flow is explicit; the loss callable is
@@ -76,6 +95,16 @@ class TrainOp:
         )
 
     @property
+    def jit_compile(self) -> JitCompile:
+        """The ``jit_compile`` setting the op was built with (``True``, ``False`` or ``"auto"``)."""
+        return self._jit_compile
+
+    @property
+    def compile_info(self) -> CompileInfo:
+        """Whether the latest call ran XLA-compiled and, when it did not, why."""
+        return self._compile_info
+
+    @property
     def metric_names(self) -> list[str]:
         """Names of the metrics every step reports."""
         return self._builder.metric_names()
@@ -115,17 +144,27 @@ class TrainOp:
         self._builder.set_clip_norm(value)
 
     # ----------------------------------------------------------------- stepping
+    # Not converted by autograph when a user's tf.function calls the op: the engine's control
+    # flow is explicit, and autograph re-parses the lambdas below from their source lines.
+    @tf.autograph.experimental.do_not_convert
     def __call__(self, *args: Any, **kwargs: Any) -> tf.Tensor:
         """Run one training step on ``loss(*args, **kwargs)`` and return its loss."""
         builder = self._builder
         builder.ensure_built(args, kwargs)
         writer = builder.summary_writer()
-        step = self._compiled_function(("step", writer), lambda: self._one_step_function(writer))
-        loss, metrics = step(*args, **kwargs)
+        loss, metrics = self._call_compiled(
+            ("step", writer),
+            lambda xla: self._one_step_function(writer),
+            lambda function, xla: function(*args, **kwargs),
+            self._jit_compile,
+            writer=writer,
+            with_data=False,
+        )
         if not tf.inside_function():
             self._last_metrics = metrics
         return loss
 
+    @tf.autograph.experimental.do_not_convert
     def run_steps(
         self,
         steps: int,
@@ -133,6 +172,7 @@ class TrainOp:
         data: Any = None,
         stop_on_nonfinite: bool = False,
         record: Callable[[], Mapping[str, Any]] | None = None,
+        jit_compile: JitCompile | None = None,
         **kwargs: Any,
     ) -> dict[str, np.ndarray]:
         """Run up to ``steps`` steps in one ``tf.function`` call; return per-step metric arrays.
@@ -145,7 +185,8 @@ class TrainOp:
         ``steps`` is a tensor inside, so changing it does not retrace. ``record``, a function
         returning ``{name: tensor}`` (e.g. the current parameters), is evaluated after every
         step and its values are returned beside the metrics (keep passing the same function
-        object: a new one retraces).
+        object: a new one retraces). ``jit_compile`` overrides the op's own setting for this
+        call; with XLA, step counts within one power of two share one compiled function.
 
         >>> w = tf.Variable(3.0)
         >>> from olexplore import optimize_loss
@@ -169,6 +210,7 @@ class TrainOp:
                 "returning {name: tensor}, e.g. record=lambda: {'w': w}."
             )
         stop_on_nonfinite = check_flag(stop_on_nonfinite, "stop_on_nonfinite")
+        jit = check_jit_override(jit_compile)
         iterator = None
         if data is not None:
             iterator = self._iterator_for(data)
@@ -188,14 +230,39 @@ class TrainOp:
             self._builder.ensure_built(args, kwargs)
         writer = self._builder.summary_writer()
         settings = ("fused", writer, record, bool(stop_on_nonfinite), iterator is not None)
-        fused = self._compiled_function(settings, lambda: self._fused_function(*settings[1:]))
-        steps_tensor = tf.constant(steps, tf.int64)
-        if iterator is None:
-            arrays, count = fused(steps_tensor, *args, **kwargs)
-        else:
-            arrays, count = fused(steps_tensor, iterator)
-        count = int(count)
-        history = {name: values.numpy()[:count] for name, values in arrays.items()}
+
+        def run(fused: Any, xla: bool) -> list[tuple[dict[str, Any], int]]:
+            if iterator is not None:
+                arrays, count = fused(tf.constant(steps, tf.int64), iterator)
+                return [(arrays, int(count))]
+            if not xla:
+                arrays, count = fused(tf.constant(steps, tf.int64), *args, **kwargs)
+                return [(arrays, int(count))]
+            # Fixed-size arrays: at most MAX_BUCKET rows per call, stopping at `steps`.
+            parts, left = [], steps
+            while True:
+                chunk = min(left, MAX_BUCKET)
+                rows = self._rows_for(id(fused), chunk)
+                arrays, count = fused(tf.constant(chunk, tf.int64), rows, *args, **kwargs)
+                self._verified.add(id(fused))
+                parts.append((arrays, int(count)))
+                left -= int(count)
+                if int(count) < chunk or left == 0:
+                    return parts
+
+        parts = self._call_compiled(
+            settings,
+            lambda xla: self._fused_function(*settings[1:], xla),
+            run,
+            self._jit_compile if jit is None else jit,
+            writer=writer,
+            with_data=iterator is not None,
+        )
+        history = {
+            name: np.concatenate([arrays[name].numpy()[:count] for arrays, count in parts])
+            for name in parts[0][0]
+        }
+        count = sum(count for _, count in parts)
         if count:
             self._last_metrics = {name: values[-1] for name, values in history.items()}
         return history
@@ -214,16 +281,78 @@ class TrainOp:
             "iterator of one (iter(dataset))."
         )
 
+    # ----------------------------------------------------------------- XLA or not
+    def _rows_for(self, function_id: int, steps: int) -> int:
+        """The rows of a fused XLA call of ``steps`` steps: the smallest compiled bucket that
+        holds them, else ``bucket(steps)`` (compiled by this call)."""
+        compiled = self._buckets.setdefault(function_id, set())
+        rows = min((b for b in compiled if b >= steps), default=bucket(steps))
+        compiled.add(rows)
+        return rows
+
+    def _call_compiled(
+        self,
+        settings: tuple,
+        make: Callable[[bool], Callable],
+        call: Callable[[Any, bool], Any],
+        jit: JitCompile,
+        *,
+        writer: Any,
+        with_data: bool,
+    ) -> Any:
+        """``call(function, xla)`` with the XLA or the plain ``tf.function`` of ``make(xla)``.
+
+        Under ``"auto"`` a failed first XLA compilation (which runs nothing) falls back to the
+        plain function and is remembered; ``compile_info`` records what happened.
+        """
+        reason = "jit_compile=False"
+        use_xla = jit is not False
+        if use_xla:
+            obstacle = known_obstacle(
+                writer=writer, with_data=with_data, strategy=self._builder.strategy
+            )
+            if jit is True and obstacle is not None and not tf.inside_function():
+                raise ValueError(
+                    f"jit_compile: got True, but {obstacle}; accepted here: 'auto' (which then "
+                    "runs the plain tf.function) or False."
+                )
+            if jit == "auto" and (obstacle or self._xla_failure):
+                use_xla, reason = False, str(obstacle or self._xla_failure)
+        if use_xla:
+            function = self._compiled_function((*settings, True), lambda: make(True))
+            try:
+                result = call(function, True)
+            except (tf.errors.InvalidArgumentError, tf.errors.UnimplementedError) as error:
+                failure = compile_failure(error)
+                if jit is True or failure is None or id(function) in self._verified:
+                    raise
+                use_xla, reason = False, failure
+                self._xla_failure = failure
+            else:
+                self._verified.add(id(function))
+                self._compile_info = CompileInfo(xla=True)
+                return result
+        function = self._compiled_function((*settings, False), lambda: make(False))
+        result = call(function, False)
+        self._compile_info = CompileInfo(xla=False, reason=reason)
+        return result
+
     # ----------------------------------------------------------------- traced bodies
     def _compiled_function(self, settings: tuple, make: Callable[[], Callable]) -> Any:
-        """The ``tf.function`` of ``make()`` for these Python settings (made on first use)."""
+        """The ``tf.function`` of ``make()`` for these Python settings (made on first use).
+
+        The last setting says whether it is compiled with XLA.
+        """
         key = tuple(id(setting) for setting in settings)
         entry = self._compiled.get(key)
         if entry is None or any(a is not b for a, b in zip(entry[0], settings, strict=True)):
             # functools.partial gives each function its own retrace bookkeeping: TensorFlow
             # groups retrace warnings by the code of the function, which every TrainOp shares.
             function = functools.partial(make())
-            entry = (settings, tf.function(function, reduce_retracing=True, autograph=False))
+            compiled = tf.function(
+                function, reduce_retracing=True, autograph=False, jit_compile=bool(settings[-1])
+            )
+            entry = (settings, compiled)
             self._compiled[key] = entry
         return entry[1]
 
@@ -236,8 +365,16 @@ class TrainOp:
         return one_step
 
     def _fused_function(
-        self, writer: Any, record: Any, stop_on_nonfinite: bool, with_data: bool
+        self, writer: Any, record: Any, stop_on_nonfinite: bool, with_data: bool, xla: bool
     ) -> Callable:
+        if xla:
+
+            def fused_fixed(steps: tf.Tensor, size: int, /, *args: Any, **kwargs: Any) -> Any:
+                return self._fused_steps(
+                    steps, args, kwargs, None, writer, stop_on_nonfinite, record, size
+                )
+
+            return fused_fixed
         if with_data:
 
             def fused_on_data(steps: tf.Tensor, iterator: Any, /) -> Any:
@@ -259,12 +396,22 @@ class TrainOp:
         writer: Any,
         stop_on_nonfinite: bool,
         record: Callable[[], Mapping[str, Any]] | None,
+        size: int | None = None,
     ) -> tuple[dict[str, Any], tf.Tensor]:
+        """The loop of ``run_steps``; ``size`` rows of fixed shape (XLA) or growing arrays."""
         names = self.metric_names
-        recorded = [] if record is None else list(record())
-        arrays = {
-            name: tf.TensorArray(tf.float32, size=0, dynamic_size=True) for name in names + recorded
-        }
+        shapes = {name: tf.TensorShape([]) for name in names}
+        if record is not None:
+            shapes.update({name: tf.TensorShape(v.shape) for name, v in record().items()})
+        if size is None:
+            arrays = {
+                name: tf.TensorArray(tf.float32, size=0, dynamic_size=True) for name in shapes
+            }
+        else:
+            arrays = {
+                name: tf.TensorArray(tf.float32, size=size, element_shape=shape)
+                for name, shape in shapes.items()
+            }
 
         def recorded_values() -> dict[str, Any]:
             if record is None:
