@@ -234,9 +234,16 @@ def test_an_invalid_value_is_marked_at_its_field_and_play_is_refused(app):
         10,
         lambda: f"the message names the learning rate (message: {explorer.message_text()!r})",
     )
+    # the learning rate's slider and the box of its exact value beside it, nothing else
     marked = explorer.root.locator(".olexplore-panel .olexplore-invalid")
-    assert marked.count() == 1, f"{marked.count()} controls are marked invalid"
-    assert marked.first.evaluate("e => e.classList.contains('widget-slider')")  # learning rate's
+    kinds = sorted(
+        marked.evaluate_all(
+            "es => es.map(e => e.classList.contains('widget-slider') ? 'slider'"
+            " : e.querySelector('input') ? 'box' : 'other')"
+        )
+    )
+    assert kinds == ["box", "slider"], f"marked invalid: {kinds}"
+    assert explorer.learning_rate.evaluate("e => !!e.closest('.olexplore-invalid')")
     border = explorer.learning_rate.evaluate("e => getComputedStyle(e).borderTopColor")
     assert border == "rgb(176, 0, 32)", f"the learning-rate box is not red: {border}"
     field = _field_message(explorer.learning_rate)
