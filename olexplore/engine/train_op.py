@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from olexplore._tensorflow import tf
+from olexplore.engine.fused import as_arguments, fused_steps
 from olexplore.engine.step import StepBuilder
 from olexplore.engine.validation import check_flag, describe
 from olexplore.engine.xla import (
@@ -216,7 +217,7 @@ class TrainOp:
             iterator = self._iterator_for(data)
             element = iterator.element_spec
             sample_args, sample_kwargs = (
-                _as_arguments(
+                as_arguments(
                     tf.nest.map_structure(
                         lambda s: tf.zeros([1 if d is None else d for d in s.shape], s.dtype),
                         element,
@@ -322,7 +323,11 @@ class TrainOp:
             function = self._compiled_function((*settings, True), lambda: make(True))
             try:
                 result = call(function, True)
-            except (tf.errors.InvalidArgumentError, tf.errors.UnimplementedError) as error:
+            except (
+                tf.errors.InvalidArgumentError,
+                tf.errors.UnimplementedError,
+                tf.errors.InternalError,
+            ) as error:
                 failure = compile_failure(error)
                 if jit is True or failure is None or id(function) in self._verified:
                     raise
@@ -370,101 +375,31 @@ class TrainOp:
         if xla:
 
             def fused_fixed(steps: tf.Tensor, size: int, /, *args: Any, **kwargs: Any) -> Any:
-                return self._fused_steps(
-                    steps, args, kwargs, None, writer, stop_on_nonfinite, record, size
+                return fused_steps(
+                    self._builder,
+                    steps,
+                    args,
+                    kwargs,
+                    None,
+                    writer,
+                    stop_on_nonfinite,
+                    record,
+                    size,
                 )
 
             return fused_fixed
         if with_data:
 
             def fused_on_data(steps: tf.Tensor, iterator: Any, /) -> Any:
-                return self._fused_steps(steps, (), {}, iterator, writer, stop_on_nonfinite, record)
+                return fused_steps(
+                    self._builder, steps, (), {}, iterator, writer, stop_on_nonfinite, record
+                )
 
             return fused_on_data
 
         def fused(steps: tf.Tensor, /, *args: Any, **kwargs: Any) -> Any:
-            return self._fused_steps(steps, args, kwargs, None, writer, stop_on_nonfinite, record)
+            return fused_steps(
+                self._builder, steps, args, kwargs, None, writer, stop_on_nonfinite, record
+            )
 
         return fused
-
-    def _fused_steps(
-        self,
-        steps: tf.Tensor,
-        args: tuple,
-        kwargs: dict,
-        iterator: Any,
-        writer: Any,
-        stop_on_nonfinite: bool,
-        record: Callable[[], Mapping[str, Any]] | None,
-        size: int | None = None,
-    ) -> tuple[dict[str, Any], tf.Tensor]:
-        """The loop of ``run_steps``; ``size`` rows of fixed shape (XLA) or growing arrays."""
-        names = self.metric_names
-        shapes = {name: tf.TensorShape([]) for name in names}
-        if record is not None:
-            shapes.update({name: tf.TensorShape(v.shape) for name, v in record().items()})
-        if size is None:
-            arrays = {
-                name: tf.TensorArray(tf.float32, size=0, dynamic_size=True) for name in shapes
-            }
-        else:
-            arrays = {
-                name: tf.TensorArray(tf.float32, size=size, element_shape=shape)
-                for name, shape in shapes.items()
-            }
-
-        def recorded_values() -> dict[str, Any]:
-            if record is None:
-                return {}
-            return {name: tf.cast(value, tf.float32) for name, value in record().items()}
-
-        def body(
-            index: tf.Tensor, keep_going: tf.Tensor, arrays: dict[str, Any]
-        ) -> tuple[Any, ...]:
-            if iterator is None:
-                step_args, step_kwargs, has_data = args, kwargs, tf.constant(True)
-                _, metrics = self._builder.step(step_args, step_kwargs, writer)
-                metrics = {**metrics, **recorded_values()}
-            else:
-                optional = iterator.get_next_as_optional()
-                has_data = optional.has_value()
-
-                def run_on_element() -> dict[str, Any]:
-                    step_args, step_kwargs = _as_arguments(optional.get_value())
-                    _, step_metrics = self._builder.step(step_args, step_kwargs, writer)
-                    step_metrics = {k: tf.cast(v, tf.float32) for k, v in step_metrics.items()}
-                    return {**step_metrics, **recorded_values()}
-
-                def no_data() -> dict[str, Any]:
-                    nothing = {name: tf.constant(np.nan, tf.float32) for name in names}
-                    return {**nothing, **recorded_values()}
-
-                metrics = tf.cond(has_data, run_on_element, no_data)
-            arrays = {
-                name: array.write(tf.cast(index, tf.int32), tf.cast(metrics[name], tf.float32))
-                for name, array in arrays.items()
-            }
-            next_index = index + tf.cast(has_data, tf.int64)
-            go_on = has_data
-            if stop_on_nonfinite:
-                finite = tf.math.is_finite(metrics["loss"]) & tf.math.is_finite(
-                    metrics["global_norm"]
-                )
-                go_on = go_on & finite
-            return next_index, go_on, arrays
-
-        def condition(index: tf.Tensor, keep_going: tf.Tensor, arrays: Any) -> tf.Tensor:
-            return (index < steps) & keep_going
-
-        count, _, arrays = tf.while_loop(
-            condition, body, (tf.constant(0, tf.int64), tf.constant(True), arrays)
-        )
-        return {name: array.stack() for name, array in arrays.items()}, count
-
-
-def _as_arguments(element: Any) -> tuple[tuple, dict]:
-    if isinstance(element, dict):
-        return (), element
-    if isinstance(element, tuple):
-        return element, {}
-    return (element,), {}
