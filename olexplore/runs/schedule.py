@@ -1,0 +1,121 @@
+"""The planned learning rate of a Config at every step, from the decay function its run uses.
+
+:func:`schedule` builds the run's own ``learning_rate_decay_fn`` (through
+:func:`~olexplore.runs.arguments.engine_arguments`, as the run builder does), reads it with the
+run's base-rate variable and a step counter, and casts each value to float32 as the train op
+does before the optimizer reads it: the array equals the ``learning_rate`` a run of the same
+Config records at every step (without live changes), bit for bit.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from olexplore._tensorflow import tf
+from olexplore.engine.learning_rate import call_if_callable
+from olexplore.engine.variables import setting_variable
+from olexplore.runs.arguments import Call, engine_arguments, materialize
+from olexplore.runs.config import Config
+from olexplore.runs.fields import MAX_STEPS
+
+__all__ = ["schedule"]
+
+
+def _check_steps(steps: Any, config: Config) -> int:
+    if steps is None:
+        return config.steps
+    if (
+        isinstance(steps, (bool, np.bool_))
+        or not isinstance(steps, (int, np.integer))
+        or not 0 <= steps <= MAX_STEPS
+    ):
+        raise ValueError(
+            f"steps: got {steps!r} ({type(steps).__name__}); accepted: None (config.steps, "
+            f"here {config.steps}) or an int from 0 to {MAX_STEPS:_}."
+        )
+    return int(steps)
+
+
+def _planned_decay(config: Config) -> Call | None:
+    """The run's decay call; ``noisy_linear_cosine_decay`` without its noise (see below)."""
+    call = engine_arguments(config)["learning_rate_decay_fn"]
+    if call is not None and call.args == ("noisy_linear_cosine_decay",):
+        call = Call(call.function, call.args, {**call.kwargs, "initial_variance": 0.0})
+    return call
+
+
+def _runs_with_xla(config: Config) -> bool:
+    """Whether a Run of ``config`` compiles its steps with XLA: only the 2-D surfaces, which
+    have no ``tf.data`` stream (an iterator keeps ``jit_compile="auto"`` on the plain path)."""
+    from olexplore.problems.registry import problem_class  # noqa: PLC0415
+
+    try:
+        return problem_class(config.problem).kind == "surface"
+    except ValueError:  # a user's own problem, by name only
+        return False
+
+
+def schedule(config: Config, steps: int | None = None, *, xla: bool | None = None) -> np.ndarray:
+    """The learning rate of every step ``0 .. steps - 1`` (default ``config.steps``), float32.
+
+    float32 because that is the dtype of the variable the optimizer reads and of the
+    ``learning_rate`` a :class:`~olexplore.runs.run.Run` records: the values are the same
+    computation (TF's decay function on the step, in float32, one step at a time), so they are
+    bit-equal to the recorded rates, not merely close. Without a decay every step has
+    ``config.learning_rate`` (as float32). Live changes of the base rate during a run are not
+    part of the plan.
+
+    ``xla`` compiles the plan as the run compiles its step (XLA rewrites some divisions, a few
+    ulps apart from TF's kernels): ``None`` does what a Run of ``config`` does under
+    ``jit_compile="auto"``: XLA for the 2-D surfaces, which have no ``tf.data`` stream, the
+    plain ``tf.function`` for every other problem; pass ``run.train_op.compile_info.xla`` to
+    match a run that was built.
+
+    ``noisy_linear_cosine_decay`` draws unseeded noise inside each step (TF's
+    ``random_normal`` without a seed), so no two runs share its values: the plan is the
+    noise-free rate (``initial_variance=0``), around which a run's rate scatters with
+    standard deviation ``rate * cosine * sqrt(initial_variance / (1 + step) ** variance_decay)``.
+
+    >>> from olexplore.runs.config import Decay
+    >>> config = Config(learning_rate=0.1, decay=Decay("exponential_decay",
+    ...     {"decay_steps": 2, "decay_rate": 0.5, "staircase": True}), steps=5)
+    >>> rates = schedule(config)
+    >>> rates.dtype, rates.tolist() == np.float32([0.1, 0.1, 0.05, 0.05, 0.025]).tolist()
+    (dtype('float32'), True)
+    >>> schedule(Config(learning_rate=0.5), steps=3).tolist()
+    [0.5, 0.5, 0.5]
+    >>> schedule(Config(), steps=-1)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: steps: got -1 (int); accepted: None (config.steps, here 500) or an int from 0 ...
+    """
+    if not isinstance(config, Config):
+        raise ValueError(f"config: got {config!r} ({type(config).__name__}); accepted: a Config.")
+    steps = _check_steps(steps, config)
+    base = setting_variable(config.learning_rate, "schedule/learning_rate")
+    call = _planned_decay(config)
+    if call is None or steps == 0:
+        return np.full(steps, base.numpy(), dtype=np.float32)
+    global_step = setting_variable(0, "schedule/global_step", tf.int64)
+    decay_fn = materialize(call, global_step)
+
+    if xla is None:
+        xla = _runs_with_xla(config)
+
+    @tf.function(autograph=False, jit_compile=xla)
+    def plan(count: tf.Tensor) -> tf.Tensor:
+        def body(step: tf.Tensor, rates: tf.TensorArray) -> tuple[tf.Tensor, tf.TensorArray]:
+            assigned = global_step.assign(step)
+            with tf.control_dependencies([assigned]):
+                rate = tf.cast(call_if_callable(decay_fn(base, global_step)), tf.float32)
+            return step + 1, rates.write(tf.cast(step, tf.int32), rate)
+
+        rates = tf.TensorArray(tf.float32, size=tf.cast(count, tf.int32))
+        _, rates = tf.while_loop(
+            lambda step, _: step < count, body, (tf.constant(0, tf.int64), rates)
+        )
+        return rates.stack()
+
+    return plan(tf.constant(steps, tf.int64)).numpy()
