@@ -10,9 +10,10 @@ compilation runs nothing, so no step is lost or applied twice.
 
 XLA needs arrays of fixed size, so a fused call of ``n`` steps records into arrays of a fixed
 number of rows and the loop stops at ``n``: the smallest size already compiled that holds ``n``
-rows, else :func:`bucket` ``(n)`` (the next power of two). Chunk sizes that vary, as an
-explorer's do, therefore compile at most one function per power of two, and none once the
-largest has been compiled.
+rows, else :func:`bucket` ``(n)`` (the next power of two, at least ``MIN_BUCKET``). Chunk
+sizes that vary, as an explorer's do while it ramps its chunks up, therefore share one compiled
+function up to ``MIN_BUCKET`` steps, compile at most one more per power of two above, and none
+once the largest has been compiled.
 """
 
 from __future__ import annotations
@@ -29,6 +30,9 @@ JitCompile = bool | Literal["auto"]
 
 #: A fused XLA call records at most this many steps; longer calls run as several of them.
 MAX_BUCKET = 2**16
+#: The fewest rows a fused XLA call records into (a few KiB of metrics; each size compiles
+#: once, about 0.7 s for a 2-D problem here).
+MIN_BUCKET = 256
 
 
 @dataclass(frozen=True)
@@ -75,12 +79,12 @@ def check_jit_override(value: Any) -> JitCompile | None:
 
 
 def bucket(steps: int) -> int:
-    """The fixed number of rows XLA records ``steps`` steps into: the next power of two.
+    """The rows XLA records ``steps`` steps into: the next power of two, at least ``MIN_BUCKET``.
 
-    >>> [bucket(n) for n in (0, 1, 3, 64, 65)]
-    [1, 1, 4, 64, 128]
+    >>> [bucket(n) for n in (0, 1, 256, 257, 1000)]
+    [256, 256, 256, 512, 1024]
     """
-    return 1 << max(0, int(steps) - 1).bit_length()
+    return max(MIN_BUCKET, 1 << max(0, int(steps) - 1).bit_length())
 
 
 def known_obstacle(*, writer: Any, with_data: bool, strategy: Any) -> str | None:

@@ -146,16 +146,16 @@ def test_auto_is_the_default_and_uses_xla_where_the_step_compiles():
 def test_chunk_sizes_within_a_power_of_two_share_one_compiled_loop():
     loss, _ = mlp_problem()
     op = optimize_loss(loss, None, 0.01, "SGD", jit_compile=True)
-    op.run_steps(50)  # warm-up: 64 rows
+    op.run_steps(5)  # warm-up: MIN_BUCKET (256) rows
     warm = op.tracing_count
-    for steps in (33, 50, 64, 40, 61, 3, 1):  # any chunk of up to 64 steps reuses them
+    for steps in (1, 2, 4, 8, 33, 200, 256, 3):  # an explorer ramping its chunks up
         assert len(op.run_steps(steps)["loss"]) == steps
     assert op.tracing_count == warm
-    # an explorer run whose chunks range over 1..128 steps adds one size (128 rows)
-    for steps in (100, 35, 128, 70, 5):
+    # a run whose chunks range over 1..512 steps adds one size (512 rows), and no more
+    for steps in (300, 35, 512, 260, 5):
         assert len(op.run_steps(steps)["loss"]) == steps
     assert op.tracing_count - warm == 1
-    assert int(op.iterations) == 50 + 252 + 338
+    assert int(op.iterations) == 5 + 507 + 1112
 
 
 def test_calls_longer_than_the_largest_bucket_run_as_several(monkeypatch):
