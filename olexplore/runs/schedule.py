@@ -46,18 +46,7 @@ def _planned_decay(config: Config) -> Call | None:
     return call
 
 
-def _runs_with_xla(config: Config) -> bool:
-    """Whether a Run of ``config`` compiles its steps with XLA: only the 2-D surfaces, which
-    have no ``tf.data`` stream (an iterator keeps ``jit_compile="auto"`` on the plain path)."""
-    from olexplore.problems.registry import problem_class  # noqa: PLC0415
-
-    try:
-        return problem_class(config.problem).kind == "surface"
-    except ValueError:  # a user's own problem, by name only
-        return False
-
-
-def schedule(config: Config, steps: int | None = None, *, xla: bool | None = None) -> np.ndarray:
+def schedule(config: Config, steps: int | None = None, *, xla: bool = False) -> np.ndarray:
     """The learning rate of every step ``0 .. steps - 1`` (default ``config.steps``), float32.
 
     float32 because that is the dtype of the variable the optimizer reads and of the
@@ -67,11 +56,10 @@ def schedule(config: Config, steps: int | None = None, *, xla: bool | None = Non
     ``config.learning_rate`` (as float32). Live changes of the base rate during a run are not
     part of the plan.
 
-    ``xla`` compiles the plan as the run compiles its step (XLA rewrites some divisions, a few
-    ulps apart from TF's kernels): ``None`` does what a Run of ``config`` does under
-    ``jit_compile="auto"``: XLA for the 2-D surfaces, which have no ``tf.data`` stream, the
-    plain ``tf.function`` for every other problem; pass ``run.train_op.compile_info.xla`` to
-    match a run that was built.
+    ``xla`` compiles the plan with XLA, for a train op whose steps XLA compiles (XLA rewrites
+    some divisions, which puts a few decays a few ulps away from TF's kernels). A Run builds
+    its train op without XLA (:func:`~olexplore.runs.builder.build_train_op`), hence the
+    default; pass ``run.train_op.compile_info.xla`` to match a train op that was built.
 
     ``noisy_linear_cosine_decay`` draws unseeded noise inside each step (TF's
     ``random_normal`` without a seed), so no two runs share its values: the plan is the
@@ -93,6 +81,8 @@ def schedule(config: Config, steps: int | None = None, *, xla: bool | None = Non
     """
     if not isinstance(config, Config):
         raise ValueError(f"config: got {config!r} ({type(config).__name__}); accepted: a Config.")
+    if not isinstance(xla, bool):
+        raise ValueError(f"xla: got {xla!r} ({type(xla).__name__}); accepted: True or False.")
     steps = _check_steps(steps, config)
     base = setting_variable(config.learning_rate, "schedule/learning_rate")
     call = _planned_decay(config)
@@ -100,9 +90,6 @@ def schedule(config: Config, steps: int | None = None, *, xla: bool | None = Non
         return np.full(steps, base.numpy(), dtype=np.float32)
     global_step = setting_variable(0, "schedule/global_step", tf.int64)
     decay_fn = materialize(call, global_step)
-
-    if xla is None:
-        xla = _runs_with_xla(config)
 
     @tf.function(autograph=False, jit_compile=xla)
     def plan(count: tf.Tensor) -> tf.Tensor:
