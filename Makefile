@@ -10,7 +10,7 @@
 #
 # Variables that can be overridden on the command line:
 #   PYTHON       the interpreter that creates .venv               (python3)
-#   EXTRAS       the extras installed into .venv                  (cpu,test,lab)
+#   EXTRAS       the extras installed into .venv                  (cpu,test,lab,dask)
 #   LAB_ARGS     extra arguments for `jupyter lab`, e.g. LAB_ARGS="--no-browser --port=8899"
 #   TEST_PATHS   what pytest collects (tests, doctests, notebooks) (tests olexplore notebooks)
 #   PYTEST_ARGS  extra arguments for pytest, e.g. PYTEST_ARGS="-k clip -x"
@@ -21,7 +21,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-EXTRAS ?= cpu,test,lab
+EXTRAS ?= cpu,test,lab,dask
 
 LAB_ARGS ?=
 PYTEST_ARGS ?=

@@ -14,15 +14,29 @@ import math
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, NamedTuple, TextIO
+from typing import Any, TextIO
 
 import numpy as np
 
 from olexplore.problems.base import Problem
 from olexplore.runs.config import Config, field_names
+from olexplore.runs.executors import (
+    ProblemFactory,
+    SweptRecord,
+    as_executor,
+    check_factory,
+    failed_record,
+    run_all,
+)
 from olexplore.runs.run import Run
+from olexplore.runs.sweep_result import (  # noqa: F401 - part of this module's API
+    Sensitivity,
+    SweepResult,
+    SweptRun,
+    final_metrics,
+)
 
-Progress = Callable[[int, int, Run], Any]
+Progress = Callable[[int, int, Any], Any]  # (done, total, Run or SweptRecord)
 
 
 def with_field(config: Config, name: str, value: Any) -> Config:
@@ -49,12 +63,6 @@ def _replaced(obj: Any, path: str, value: Any, full: str) -> Any:
         raise ValueError(f"grid: {full!r} is not a Config field; accepted: {accepted}.")
     new = value if not rest else _replaced(getattr(obj, head), rest, value, full)
     return dataclasses.replace(obj, **{head: new})
-
-
-def _format(value: Any) -> str:
-    if isinstance(value, float):
-        return f"{value:g}"
-    return str(value)
 
 
 #: Most runs one sweep makes (settings x seeds): beyond it a typo, not a plan.
@@ -96,7 +104,7 @@ class _TextBar:
     def __init__(self, total: int, stream: TextIO) -> None:
         self.total, self.stream, self.began = total, stream, time.perf_counter()
 
-    def __call__(self, done: int, total: int, run: Run) -> None:
+    def __call__(self, done: int, total: int, run: Run | SweptRecord) -> None:
         filled = int(20 * done / total)
         seconds = time.perf_counter() - self.began
         self.stream.write(
@@ -108,204 +116,6 @@ class _TextBar:
         self.stream.flush()
 
 
-def final_metrics(run: Run) -> dict[str, float]:
-    """Per-run summary: ``final_loss``, ``best_loss``, ``final_<evaluation>``, ``seconds``.
-
-    A diverged run has final losses ``inf`` (and other final evaluations NaN); a failed run NaN.
-    """
-    loss = run.history["loss"] if "loss" in run.history else np.array([])
-    finite = loss[np.isfinite(loss)]
-    metrics = {
-        "final_loss": float(loss[-1]) if len(loss) else math.nan,
-        "best_loss": float(finite.min()) if len(finite) else math.nan,
-        "seconds": run.seconds,
-    }
-    for name, values in run.history.evaluations.items():
-        if name != "step":
-            metrics[f"final_{name}"] = float(values[-1]) if len(values) else math.nan
-    for name in metrics:
-        if name.startswith("final_") and run.status == "failed":
-            metrics[name] = math.nan
-        elif name.startswith("final_") and run.status == "diverged":
-            metrics[name] = math.inf if name.endswith("loss") else math.nan
-    return metrics
-
-
-def _stats(values: Sequence[float]) -> dict[str, float]:
-    array = np.asarray(values, dtype=np.float64)
-    with np.errstate(invalid="ignore"):
-        return {
-            "mean": float(array.mean()),
-            "std": float(array.std()),
-            "min": float(array.min()),
-            "max": float(array.max()),
-        }
-
-
-class Sensitivity(NamedTuple):
-    """A metric against one setting, for one group: sorted ``x``, mean and spread over seeds."""
-
-    x: np.ndarray
-    mean: np.ndarray
-    spread: np.ndarray  # standard deviation over seeds
-    diverged: np.ndarray  # diverged runs at each x
-    failed: np.ndarray  # failed runs at each x
-
-
-class SweepResult:
-    """The runs of a sweep, grouped by grid setting, with DeepOBS-style summaries.
-
-    ``interrupted`` is True when a Ctrl-C ended the sweep early: ``settings``/``configs``/
-    ``cells`` then hold the settings reached, and the last cell may have fewer runs than
-    ``seeds`` (its last run ``stopped``, with what it had trained).
-    """
-
-    def __init__(
-        self,
-        grid: Mapping[str, Sequence[Any]],
-        settings: list[dict[str, Any]],
-        configs: list[Config],
-        seeds: list[int],
-        cells: list[list[Run]],
-        *,
-        interrupted: bool = False,
-    ) -> None:
-        self.grid = {name: list(values) for name, values in grid.items()}
-        self.settings, self.configs, self.seeds = settings, configs, seeds
-        self.cells = cells  # cells[i]: the runs of configs[i], one per seed
-        self.interrupted = bool(interrupted)
-        self._metrics = [[final_metrics(run) for run in cell] for cell in cells]
-
-    @property
-    def runs(self) -> list[Run]:
-        """All runs, setting by setting, seed by seed."""
-        return [run for cell in self.cells for run in cell]
-
-    def label(self, index: int) -> str:
-        """``"Adam, learning_rate=0.05"``: the grid values of setting ``index``."""
-        setting = self.settings[index]
-        parts = [
-            _format(v) if isinstance(v, str) else f"{k}={_format(v)}" for k, v in setting.items()
-        ]
-        return ", ".join(parts) or "base"
-
-    def table(self) -> list[dict[str, Any]]:
-        """One row per setting: grid values, ``label``, ``config``, run/divergence counts and
-        ``<metric>_mean/_std/_min/_max`` over seeds for every metric of :func:`final_metrics`."""
-        rows = []
-        for index, (cell, metrics) in enumerate(zip(self.cells, self._metrics, strict=True)):
-            row: dict[str, Any] = {**self.settings[index], "label": self.label(index)}
-            row["config"] = self.configs[index]
-            row["runs"] = len(cell)
-            for status in ("diverged", "failed", "stopped"):
-                row[status] = sum(run.status == status for run in cell)
-            for name in metrics[0] if metrics else ():
-                for stat, value in _stats([m.get(name, math.nan) for m in metrics]).items():
-                    row[f"{name}_{stat}"] = value
-            rows.append(row)
-        return rows
-
-    def format_table(self, metric: str = "final_loss") -> str:
-        """The table as aligned text: label, mean ± std of ``metric``, and divergences."""
-        rows = self.table()
-        width = max([len(row["label"]) for row in rows] + [7])
-        lines = [f"{'setting':<{width}}  {metric + ' (mean ± std)':>26}  diverged"]
-        for row in rows:
-            mean, std = row.get(f"{metric}_mean", math.nan), row.get(f"{metric}_std", math.nan)
-            lines.append(
-                f"{row['label']:<{width}}  {f'{mean:.4g} ± {std:.2g}':>26}  "
-                f"{row['diverged']}/{row['runs']}"
-            )
-        return "\n".join(lines)
-
-    def _check_key(self, name: str | None, argument: str) -> None:
-        if name is not None and name not in self.grid:
-            raise ValueError(
-                f"{argument}: got {name!r}; accepted: a field varied in the grid, one of "
-                f"{list(self.grid)}" + (" or None." if argument == "group_by" else ".")
-            )
-
-    def _group(self, index: int, group_by: str | None, besides: str | None) -> str:
-        setting = self.settings[index]
-        parts = [] if group_by is None else [_format(setting[group_by])]
-        parts += [f"{k}={_format(v)}" for k, v in setting.items() if k not in (group_by, besides)]
-        return ", ".join(parts) or "all"
-
-    def sensitivity(
-        self,
-        x: str = "learning_rate",
-        group_by: str | None = "optimizer",
-        metric: str = "final_loss",
-    ) -> dict[str, Sensitivity]:
-        """``metric`` (mean and spread over seeds) against the grid field ``x``, per group.
-
-        Groups are the values of ``group_by`` plus any other field the grid varies. Diverged
-        runs make their point's mean ``inf`` and are counted in ``diverged``.
-        """
-        self._check_key(x, "x")
-        self._check_key(group_by, "group_by")
-        rows = self.table()
-        groups: dict[str, list[dict[str, Any]]] = {}
-        for index, row in enumerate(rows):
-            groups.setdefault(self._group(index, group_by, x), []).append(row)
-        result = {}
-        for key, members in groups.items():
-            members = sorted(members, key=lambda row: row[x])
-            result[key] = Sensitivity(
-                np.array([row[x] for row in members]),
-                np.array([row.get(f"{metric}_mean", math.nan) for row in members]),
-                np.array([row.get(f"{metric}_std", math.nan) for row in members]),
-                np.array([row["diverged"] for row in members]),
-                np.array([row["failed"] for row in members]),
-            )
-        return result
-
-    def best(
-        self, metric: str = "final_loss", group_by: str | None = "optimizer"
-    ) -> dict[str, dict[str, Any]]:
-        """Per group, the table row with the best mean ``metric`` over seeds (lowest; highest
-        for accuracies). With ``group_by="optimizer"`` this is DeepOBS's "tune the learning rate
-        per optimizer, then compare"; rerun ``row["config"]`` with more seeds to confirm."""
-        self._check_key(group_by, "group_by")
-        sign = -1.0 if "accuracy" in metric else 1.0
-        rows = self.table()
-        chosen: dict[str, tuple[dict[str, Any], float]] = {}  # group: (row, score)
-        for index, row in enumerate(rows):
-            if f"{metric}_mean" not in row:
-                raise ValueError(
-                    f"metric: got {metric!r}; accepted: one of "
-                    f"{sorted({k[:-5] for k in row if k.endswith('_mean')})}."
-                )
-            key = "all" if group_by is None else _format(self.settings[index][group_by])
-            score = sign * row[f"{metric}_mean"]
-            score = math.inf if math.isnan(score) else score
-            if key not in chosen or score < chosen[key][1]:
-                chosen[key] = (row, score)
-        return {key: row for key, (row, _) in chosen.items()}
-
-    def curves(self, name: str = "loss") -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]:
-        """Per setting, ``(steps, mean, std)`` of a per-step series over seeds; where a seed
-        stopped early (diverged) the mean is NaN, so the band ends there."""
-        result = {}
-        for index, cell in enumerate(self.cells):
-            length = max(len(run.history) for run in cell)
-            stacked = np.full((len(cell), length), np.nan)
-            for row, run in enumerate(cell):
-                if name in run.history:
-                    stacked[row, : len(run.history)] = run.history[name]
-            with np.errstate(invalid="ignore"):
-                result[self.label(index)] = (
-                    np.arange(length),
-                    stacked.mean(axis=0),
-                    stacked.std(axis=0),
-                )
-        return result
-
-    def __repr__(self) -> str:
-        tail = ", interrupted" if self.interrupted else ""
-        return f"SweepResult({len(self.configs)} settings x {len(self.seeds)} seeds{tail})"
-
-
 def sweep(
     base: Config,
     grid: Mapping[str, Sequence[Any]],
@@ -313,19 +123,33 @@ def sweep(
     progress: bool | Progress | None = True,
     *,
     problem: Problem | None = None,
+    problem_factory: ProblemFactory | None = None,
+    executor: Any = None,
     stream: TextIO | None = None,
     **run_options: Any,
 ) -> SweepResult:
     """Run every combination of ``grid`` values (Config fields, dotted allowed) for every seed.
 
-    Runs go one after another; ``progress`` is ``True`` (a text bar on ``stream``, default
-    stderr), false, or ``fn(done, total, run)``. ``seeds`` is a count (``base.seed``,
-    ``base.seed + 1``, ...) or a list. ``problem`` and ``run_options`` (``evaluate_every``,
-    ``record_variable_norms``, ...) go to every :class:`Run`. A run that fails is kept with
-    status ``"failed"``; the sweep raises only when every run failed. All configs are validated
-    before the first run. A Ctrl-C (``KeyboardInterrupt``, also from ``progress``) stops the
-    run in progress, keeps it (``"stopped"``, with every step it trained) and returns the
-    partial result with ``interrupted`` True.
+    Without ``executor`` runs go one after another in this process. ``executor`` (a
+    ``concurrent.futures.Executor`` such as a spawn-context ``ProcessPoolExecutor``, a
+    ``dask.distributed.Client``, or a Dask scheduler address, which needs ``olexplore[dask]``)
+    trains them in worker processes and returns them as :class:`SweptRecord` objects, in the
+    same order and with the same numbers as here (each run is seeded from its Config alone);
+    see :mod:`olexplore.runs.executors` for what travels. A run whose worker died is
+    resubmitted once, then kept as ``"failed"``.
+
+    ``progress`` is ``True`` (one bar over all runs: tqdm when installed and no ``stream`` is
+    given, else a text bar on ``stream``, default stderr; the Dask dashboard's address is
+    written there too), false, or ``fn(done, total, run)``. ``seeds`` is a count
+    (``base.seed``, ``base.seed + 1``, ...) or a list. ``problem`` (here only) or
+    ``problem_factory`` (a picklable callable returning the Problem, called for each run) and
+    ``run_options`` (``evaluate_every``, ``record_variable_norms``, ...) go to every
+    :class:`Run`. A run that fails to build, raises or diverges is kept with its status and
+    reason; the sweep raises only when every run failed. All configs are validated before the
+    first run. A Ctrl-C (``KeyboardInterrupt``, also from ``progress``) stops the run in
+    progress (in this process: kept ``"stopped"`` with every step it trained; on an executor:
+    what has not started is cancelled) and returns the partial result with ``interrupted``
+    True.
 
     >>> result = sweep(Config(problem="quadratic", optimizer="SGD", steps=30),
     ...                {"learning_rate": [0.1, 1.0]}, seeds=1, progress=False)
@@ -360,40 +184,83 @@ def sweep(
         for name, value in setting.items():
             config = with_field(config, name, value)
         configs.append(config)
-    report: Progress | None = progress if callable(progress) else None
-    if progress is True:
-        report = _TextBar(total, stream or sys.stderr)
-    cells: list[list[Run]] = []
-    errors: list[Exception] = []
-    interrupted = False
+    if problem is not None and (executor is not None or problem_factory is not None):
+        raise ValueError(
+            f"problem: got {problem!r} with {'executor' if executor is not None else 'a factory'}"
+            "; accepted: problem_factory= instead (a picklable callable that builds the Problem "
+            "in each worker: a Problem's TensorFlow variables cannot travel between processes)."
+        )
+    check_factory(problem_factory, executor)
+    report, bar = _reporter(progress, total, stream)
+    runs = [config.replace(seed=seed) for config in configs for seed in seed_list]
     try:
-        for config in configs:
-            cell: list[Run] = []
-            cells.append(cell)
-            for seed in seed_list:
-                run = Run(config.replace(seed=seed), problem, **run_options)
-                cell.append(run)
-                _run_one(run, errors)
-                if report is not None:
-                    report(len(cells[:-1]) * len(seed_list) + len(cell), total, run)
-    except KeyboardInterrupt:  # keep what ran: the runs so far, the one in progress stopped
-        interrupted = True
-        for run in (run for cell in cells for run in cell):
-            run.release()
-        if progress is True:
-            (stream or sys.stderr).write("\nsweep interrupted\n")
-    while cells and not cells[-1]:
-        cells.pop()
-    if not interrupted and len(errors) == total:
-        raise errors[0]
-    count = len(cells)
+        if executor is None:
+            done, interrupted = _run_here(runs, problem, problem_factory, run_options, report)
+        else:
+            out = None if progress is False or progress is None else (stream or sys.stderr)
+            with as_executor(executor, out) as pool:
+                done, interrupted = run_all(pool, runs, problem_factory, run_options, report)
+    finally:
+        if bar is not None:
+            bar.close()
+    if interrupted and progress is True:
+        (stream or sys.stderr).write("\nsweep interrupted\n")
+    if not interrupted and len(done) == total and all(r.status == "failed" for r in done.values()):
+        first = done[0]
+        raise getattr(first, "error", None) or RuntimeError(first.reason or "every run failed")
+    kept = [
+        i
+        for i in range(len(configs))
+        if any(i * len(seed_list) + j in done for j in range(len(seed_list)))
+    ]
+    cells = [
+        [
+            done[i * len(seed_list) + j]
+            for j in range(len(seed_list))
+            if i * len(seed_list) + j in done
+        ]
+        for i in kept
+    ]
     return SweepResult(
-        grid, settings[:count], configs[:count], seed_list, cells, interrupted=interrupted
+        grid,
+        [settings[i] for i in kept],
+        [configs[i] for i in kept],
+        seed_list,
+        cells,
+        interrupted=interrupted,
     )
 
 
-def _run_one(run: Run, errors: list[Exception]) -> None:
-    """Train ``run`` to its end; a failure is kept (in ``errors`` too), a Ctrl-C stops it."""
+def _run_here(
+    runs: list[Config],
+    problem: Problem | None,
+    factory: ProblemFactory | None,
+    options: dict[str, Any],
+    report: Progress | None,
+) -> tuple[dict[int, Any], bool]:
+    """Train ``runs`` one after another in this process: ``({index: run}, interrupted)``."""
+    done: dict[int, Any] = {}
+    try:
+        for index, config in enumerate(runs):
+            try:
+                run = Run(config, problem if factory is None else factory(), **options)
+            except Exception as error:  # noqa: BLE001 - kept as a failed run
+                reason = f"could not build the run: {type(error).__name__}: {error}"
+                done[index] = failed_record(config, reason, error)
+            else:
+                done[index] = run  # kept, stopped, if a Ctrl-C ends it
+                _run_one(run)
+            if report is not None:
+                report(len(done), len(runs), done[index])
+    except KeyboardInterrupt:  # keep what ran: the runs so far, the one in progress stopped
+        for run in done.values():
+            run.release()
+        return done, True
+    return done, False
+
+
+def _run_one(run: Run) -> None:
+    """Train ``run`` to its end; a failure is kept (``run.error``), a Ctrl-C stops it."""
     try:
         run.run()
     except KeyboardInterrupt:
@@ -402,6 +269,41 @@ def _run_one(run: Run, errors: list[Exception]) -> None:
         run.reason = f"interrupted at step {step} (Ctrl-C in the sweep)"
         raise
     except Exception as error:  # noqa: BLE001 - kept as a failed run
-        errors.append(error)
+        run.error = error
+        if run.status != "failed":
+            run.status, run.reason = "failed", f"{type(error).__name__}: {error}"
     finally:
         run.release()
+
+
+class _TqdmBar:
+    """One tqdm bar over all runs (``tqdm.auto``: a widget in notebooks, text elsewhere)."""
+
+    def __init__(self, total: int, tqdm: Any) -> None:
+        self.bar = tqdm(total=total, desc="sweep", unit="run")
+
+    def __call__(self, done: int, total: int, run: Any) -> None:
+        self.bar.set_postfix_str(f"{run.label} seed={run.config.seed} {run.status}", False)
+        self.bar.update(done - self.bar.n)
+
+    def close(self) -> None:
+        self.bar.close()
+
+
+def _reporter(
+    progress: bool | Progress | None, total: int, stream: TextIO | None
+) -> tuple[Progress | None, _TqdmBar | None]:
+    """``(progress function, bar to close)`` for the ``progress`` argument."""
+    if callable(progress):
+        return progress, None
+    if progress is not True:
+        return None, None
+    if stream is None:
+        try:
+            from tqdm.auto import tqdm
+        except ImportError:
+            pass
+        else:
+            bar = _TqdmBar(total, tqdm)
+            return bar, bar
+    return _TextBar(total, stream or sys.stderr), None
