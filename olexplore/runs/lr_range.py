@@ -216,8 +216,15 @@ class LRRangeResult:
             mean = np.nanmean(self.losses, axis=0)
             low, high = np.nanmin(self.losses, axis=0), np.nanmax(self.losses, axis=0)
         seeds = len(self.losses)
-        ax.fill_between(rates, low, high, color=OKABE_ITO[0], alpha=0.25, linewidth=0,
-                        label=f"lowest–highest of {seeds} seeds")  # fmt: skip
+        ax.fill_between(
+            rates,
+            low,
+            high,
+            color=OKABE_ITO[0],
+            alpha=0.25,
+            linewidth=0,
+            label=f"lowest–highest of {seeds} seeds",
+        )
         ax.plot(rates, mean, color=OKABE_ITO[0], label="mean loss")
         spread = self.spread
         for index, (name, value) in enumerate(self.suggestions.items()):
@@ -238,8 +245,11 @@ class LRRangeResult:
                 ax.set_ylim(bottom - 0.05 * (top - bottom), top)
         ax.set_xlabel("learning rate")
         ax.set_ylabel("loss")
-        ax.set_title(f"{self.config.problem}, {self.config.optimizer}: LR range test",
-                     fontsize="medium", parse_math=False)  # fmt: skip
+        ax.set_title(
+            f"{self.config.problem}, {self.config.optimizer}: LR range test",
+            fontsize="medium",
+            parse_math=False,
+        )
         ax.legend(fontsize="small")
         return ax
 
@@ -307,16 +317,21 @@ def lr_range_test(
     stopped = np.full(seeds, -1, dtype=np.int64)
     records = []
     for index in range(seeds):
-        run = Run(ramp.replace(seed=(config.seed + index) % (MAX_SEED + 1)), chunk_seconds=0.02,
-                  evaluate_every=MAX_RAMP_STEPS)  # fmt: skip
+        run = Run(
+            ramp.replace(seed=(config.seed + index) % (MAX_SEED + 1)),
+            chunk_seconds=0.02,
+            evaluate_every=MAX_RAMP_STEPS,
+        )
         found: list[int] = []
 
         def watch(run: Run, index: int = index, found: list[int] = found) -> None:
             at = stop_step(run.history["loss"])
             if at is not None:
                 found.append(at)
-                run.stop()
-                run.reason = f"loss above {DIVERGENCE:g}x its best at step {at}"
+                if run.status != "diverged":  # Run's own reason names the non-finite value
+                    run.stop()
+                    run.status = "stopped"  # also when the chunk that went past it finished
+                    run.reason = f"loss above {DIVERGENCE:g}x its best at step {at}"
             if progress is not None:
                 progress(index, run)
 
