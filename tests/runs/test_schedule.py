@@ -24,6 +24,7 @@ def recorded_rates(config):
     run = Run(config)
     run.run()
     assert run.status == "finished", run.reason
+    assert run.train_op is not None
     return run.history["learning_rate"], run.train_op.compile_info.xla
 
 
@@ -46,6 +47,7 @@ def test_schedule_with_xla_is_bit_equal_to_a_train_op_compiled_by_xla(name):
     # ulps from TF's kernels), so the plan compiles as the train op does.
     config = config_with(name, "quadratic")
     train_op = Run(config).train_op
+    assert train_op is not None
     recorded = train_op.run_steps(STEPS, jit_compile=True)["learning_rate"]
     assert train_op.compile_info.xla is True
     np.testing.assert_array_equal(schedule(config, xla=True), recorded)
@@ -96,6 +98,6 @@ def test_bad_steps_name_the_argument(steps):
 
 def test_bad_config_and_xla():
     with pytest.raises(ValueError, match=r"^xla: got 'auto' \(str\); accepted: True or False"):
-        schedule(Config(), xla="auto")
+        schedule(Config(), xla="auto")  # pyright: ignore[reportArgumentType]
     with pytest.raises(ValueError, match=r"^config: got \{\} \(dict\); accepted: a Config"):
-        schedule({})
+        schedule({})  # pyright: ignore[reportArgumentType]
