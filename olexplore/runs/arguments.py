@@ -62,6 +62,12 @@ def _clip_gradients(config: Config) -> Any:
     return None
 
 
+#: Runs train without XLA for now: each new train op compiles its fused loop (~0.7 s here) and
+#: every reset of the explorer builds a new one, so a 200-step Rosenbrock run that takes 0.1 s
+#: would take about a second. XLA comes to runs once a reset reuses the compiled step (issue 12).
+RUNS_JIT_COMPILE = False
+
+
 def engine_arguments(config: Config) -> dict[str, Any]:
     """The ``optimize_loss`` keyword arguments of ``config`` (besides loss, step, variables).
 
@@ -82,6 +88,7 @@ def engine_arguments(config: Config) -> dict[str, Any]:
             None if decay.name == "none" else Call("decay_function", (decay.name,), decay.params)
         ),
         "gradient_noise_seed": noise_seed(config.seed),
+        "jit_compile": RUNS_JIT_COMPILE,
     }
 
 

@@ -80,11 +80,6 @@ def build_train_op(config: Config, setup: Setup, *, variable_norms: bool = False
         global_step,
         variables=setup.variables,
         summaries=["gradient_norm"] if variable_norms else [],
-        # Not XLA yet: it compiles one program per chunk-length bucket (0.7 s each here, ~7 s
-        # before a Rosenbrock run reaches its chunk size) and every reset builds a new train
-        # op, so a 200-step run that took 0.1 s would take seconds. Runs turn it on once a
-        # reset reuses the compiled step (issue 12, reset and replay).
-        jit_compile=False,
         **arguments,
     )
 

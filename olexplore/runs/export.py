@@ -345,6 +345,7 @@ def as_code(config: Config) -> str:
         0.1,  # learning_rate
         "SGD",
         variables=setup.variables,
+        jit_compile=False,  # as the Run
     )
     """
     if not isinstance(config, Config):
@@ -369,6 +370,8 @@ def as_code(config: Config) -> str:
         elif value is not None:
             arguments.append(f"{keyword}={_literal(value)},")
     arguments.append("variables=setup.variables,")
+    if engine["jit_compile"] != "auto":  # optimize_loss's default; the Run's own choice else
+        arguments.append(f"jit_compile={_literal(engine['jit_compile'])},  # as the Run")
     if noise:  # the number itself: whatever the Run derives its noise seed from
         noise_seed = _literal(int(engine["gradient_noise_seed"]))
         arguments.append(f"gradient_noise_seed={noise_seed},  # the Run's (runs.arguments)")

@@ -12,7 +12,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 import olexplore
 from olexplore import optimize_loss
 from olexplore.problems import get_problem
-from olexplore.runs.arguments import noise_seed
+from olexplore.runs.arguments import RUNS_JIT_COMPILE, noise_seed
 from olexplore.runs.config import Config
 from olexplore.runs.export import as_code, load_json, to_csv, to_json, to_tensorboard
 from olexplore.runs.record import flat_config
@@ -251,6 +251,7 @@ def test_as_code_runs_and_reproduces_direct_training():
             "exponential_decay", decay_steps=5, decay_rate=0.5
         ),
         gradient_noise_seed=noise_seed(3),
+        jit_compile=RUNS_JIT_COMPILE,  # as a Run trains (XLA rounds a few last bits otherwise)
     )
     direct = train.run_steps(25, record=setup.record)
     snippet = namespace["history"]
