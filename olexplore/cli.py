@@ -4,23 +4,26 @@
 Config with a progress bar, prints the final metrics and writes ``DIR/history.csv``,
 ``DIR/run.json`` and ``DIR/figure.png``. ``olexplore compare ... --optimizer SGD Adam
 --learning-rate 0.01 0.1 --seeds 3 --out DIR`` sweeps the grid and writes ``DIR/runs.csv``,
-``DIR/runs.json`` and ``DIR/comparison.png``. ``olexplore problems`` lists the problems;
-``olexplore lab`` / ``olexplore app`` open the explorer notebook in JupyterLab / Voilà (their
-own options go after ``--``). Exit status: 0 done, 1 a run failed, 2 bad flags or config,
-130 interrupted (Ctrl-C; what was recorded is written first). No command ends in a traceback:
-every error is one ``olexplore: error: ...`` line naming the flag or file; ``--debug`` adds the
-traceback of an unexpected one.
+``DIR/runs.json`` and ``DIR/comparison.png``; ``--workers N`` trains its runs in N local
+worker processes (a Dask LocalCluster, or a process pool without Dask) and ``--scheduler
+ADDRESS`` on an existing Dask cluster, with the same results. ``olexplore problems`` lists the
+problems; ``olexplore lab`` / ``olexplore app`` open the explorer notebook in JupyterLab /
+Voilà (their own options go after ``--``). Exit status: 0 done, 1 a run failed, 2 bad flags or
+config, 130 interrupted (Ctrl-C; what was recorded is written first). No command ends in a
+traceback: every error is one ``olexplore: error: ...`` line naming the flag or file;
+``--debug`` adds the traceback of an unexpected one.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import math
 import sys
 import time
 import traceback
 import zipfile
-from collections.abc import Hashable, Sequence
+from collections.abc import Hashable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -32,6 +35,7 @@ from olexplore.cli_args import (
     Parser,
     UsageError,
     add_config_flags,
+    add_executor_flags,
     config_from_args,
     flags_for,
     integer,
@@ -42,6 +46,7 @@ from olexplore.launcher import KERNEL_IDLE_SECONDS, LaunchFailure, command_jupyt
 from olexplore.problems.registry import problem_class, problem_names
 from olexplore.runs import safe_json
 from olexplore.runs.aggregate import sensitivity_points
+from olexplore.runs.executors import connect, local_executor
 from olexplore.runs.export import to_csv, to_json
 from olexplore.runs.figures import (
     plot_runs,
@@ -52,7 +57,7 @@ from olexplore.runs.figures import (
 )
 from olexplore.runs.record import RunRecord, flat_config, record_of
 from olexplore.runs.run import Run
-from olexplore.runs.sweep import final_metrics, sweep
+from olexplore.runs.sweep import SweptRun, final_metrics, sweep
 
 INTERRUPTED = 130
 DEBUG_HINT = "run with --debug for the traceback"
@@ -275,7 +280,7 @@ def comparison_figure(records: list[RunRecord], grid: dict[str, list[Any]]) -> F
     return figure
 
 
-def _compare_summary(runs: list[Run], grid: dict[str, list[Any]]) -> str:
+def _compare_summary(runs: list[SweptRun], grid: dict[str, list[Any]]) -> str:
     groups: dict[str, list[dict[str, float]]] = {}
     for run in runs:
         row = {**final_metrics(run), "diverged": run.status == "diverged"}
@@ -302,27 +307,33 @@ def command_compare(args: argparse.Namespace) -> int:
     out = _output_directory(args.out)
     total = args.seeds * math.prod(len(values) for values in grid.values())
     bar = ProgressBar(total, "compare", None if args.no_progress else sys.stderr)
-    done: list[Run] = []
+    done: list[SweptRun] = []
 
-    def progress(count: int, _total: int, run: Run) -> None:
+    def progress(count: int, _total: int, run: SweptRun) -> None:
         done.append(run)
         bar.update(count, f"{run.label} seed={run.config.seed}: {run.status}")
 
     code = 0
     try:
-        result = sweep(config, grid, seeds=args.seeds, progress=progress)
+        with _executor(args) as executor:
+            result = sweep(config, grid, seeds=args.seeds, progress=progress, executor=executor)
+        reported = done
+        # In the sweep's order (workers finish in any order); after a Ctrl-C the run it
+        # stopped is kept when it trained a step
+        done = [r for r in result.runs if len(r.history) or any(r is s for s in reported)]
         if getattr(result, "interrupted", False):  # Ctrl-C: the sweep kept what it ran
             code = INTERRUPTED
-            stopped = [run for cell in result.cells for run in cell if run not in done]
-            done += [run for run in stopped if len(run.history)]
     except KeyboardInterrupt:
         code = INTERRUPTED
+    except (UsageError, CommandFailure):  # --scheduler: no Dask, or no scheduler there
+        raise
     except Exception as error:  # noqa: BLE001 - reported in one line
-        if not done and type(error) is ValueError:  # e.g. a multiplier matching nothing
+        trained = [run for run in done if run.status != "failed"]
+        if not trained and type(error) is ValueError:  # e.g. a multiplier matching nothing
             raise UsageError(sources.explain(error)) from None
         if args.debug:
             traceback.print_exc()
-        what = "every run failed" if not done else "the comparison failed"
+        what = "every run failed" if not trained else "the comparison failed"
         print(f"olexplore: error: {what}: {error_text(error)}", file=sys.stderr)
         code = 1
     finally:
@@ -340,6 +351,27 @@ def command_compare(args: argparse.Namespace) -> int:
     if code == INTERRUPTED:
         print(f"olexplore: interrupted (Ctrl-C) after {len(done)} of {total} runs", file=sys.stderr)
     return code
+
+
+@contextlib.contextmanager
+def _executor(args: argparse.Namespace) -> Iterator[Any]:
+    """Where ``compare`` trains: here (``None``), ``--workers`` local processes, or the Dask
+    cluster of ``--scheduler``; a missing dask.distributed or an unreachable scheduler is one
+    line naming the flag."""
+    if args.scheduler is not None:
+        try:
+            client = connect(args.scheduler, "argument --scheduler")
+        except ImportError as error:
+            raise UsageError(str(error).split(" (importing")[0]) from None
+        except OSError as error:
+            raise CommandFailure(str(error)) from None
+        with client:
+            yield client
+    elif args.workers is not None:
+        with local_executor(args.workers) as executor:
+            yield executor
+    else:
+        yield None
 
 
 def _write_comparison(records: list[RunRecord], grid: dict[str, list[Any]], out: Path) -> list:
@@ -436,6 +468,7 @@ def build_parser() -> Parser:
         if grid:
             seeds = "seeds per setting: --seed, --seed+1, ... (3)"
             sub.add_argument("--seeds", type=integer, default=3, metavar="N", help=seeds)
+            add_executor_flags(sub)
         sub.add_argument("--out", metavar="DIR", help="write the results into DIR")
         sub.add_argument("--no-progress", action="store_true", help="no progress bar")
     problems = commands.add_parser("problems", help="list the problems", allow_abbrev=False)

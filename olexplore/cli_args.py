@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -164,6 +165,67 @@ def add_config_flags(parser: argparse.ArgumentParser, *, grid: bool = False) -> 
             options["nargs"] = "+"
             options["help"] += " (several values: one setting each)"
         parser.add_argument(row.flag, dest=path, default=None, **options)
+
+
+def workers(text: str) -> int:
+    """A number of worker processes for ``compare --workers``.
+
+    >>> workers("2")
+    2
+    >>> workers("0")
+    Traceback (most recent call last):
+    argparse.ArgumentTypeError: got 0; accepted: an integer >= 1
+    """
+    count = integer(text)
+    if count < 1:
+        raise argparse.ArgumentTypeError(f"got {count}; accepted: an integer >= 1")
+    return count
+
+
+_ADDRESS = re.compile(r"((tcp|tls|ws|wss|ucx)://)?(\[[0-9a-fA-F:]+\]|[\w.-]+):\d{1,5}")
+
+
+def scheduler_address(text: str) -> str:
+    """A Dask scheduler address for ``compare --scheduler`` (``tcp://host:port`` or
+    ``host:port``); nothing is contacted here.
+
+    >>> scheduler_address("tcp://10.0.0.5:8786")
+    'tcp://10.0.0.5:8786'
+    >>> scheduler_address("10.0.0.5")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    argparse.ArgumentTypeError: got '10.0.0.5'; accepted: a Dask scheduler address such as ...
+    """
+    if not _ADDRESS.fullmatch(text):
+        raise argparse.ArgumentTypeError(
+            f"got {text!r}; accepted: a Dask scheduler address such as tcp://10.0.0.5:8786"
+        )
+    return text
+
+
+def add_executor_flags(parser: argparse.ArgumentParser) -> None:
+    """``--workers N`` and ``--scheduler ADDRESS`` (one or the other) for ``compare``.
+
+    >>> parser = Parser(prog="olexplore compare")
+    >>> add_executor_flags(parser)
+    >>> parser.parse_args(["--workers", "2"]).workers
+    2
+    """
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument(
+        "--workers",
+        type=workers,
+        metavar="N",
+        help=(
+            "train the runs in N single-threaded worker processes on this machine: a Dask "
+            "LocalCluster on 127.0.0.1 (olexplore[dask]), else a process pool"
+        ),
+    )
+    where.add_argument(
+        "--scheduler",
+        type=scheduler_address,
+        metavar="ADDRESS",
+        help="train the runs on the Dask cluster of this scheduler, e.g. tcp://10.0.0.5:8786",
+    )
 
 
 # --------------------------------------------------------------------- Config assembly

@@ -155,15 +155,30 @@ def _surface_of(config: Config) -> Surface | None:
 
 
 # --------------------------------------------------------------------- executors
-def _dask_client_class() -> type:
+#: How long :func:`connect` tries to reach a scheduler.
+CONNECT_TIMEOUT = "10s"
+
+
+def connect(address: str, argument: str = "executor") -> Any:
+    """A ``dask.distributed.Client`` connected to the scheduler at ``address``.
+
+    Without dask.distributed an ImportError names the extra; a scheduler that cannot be
+    reached within :data:`CONNECT_TIMEOUT` is an ``OSError`` naming ``argument`` and ``address``.
+    """
     try:
         from distributed import Client
     except ImportError as error:
         raise ImportError(
-            f"executor: a Dask scheduler address needs dask.distributed, which is an optional "
+            f"{argument}: a Dask scheduler address needs dask.distributed, which is an optional "
             f"extra: {DASK_EXTRA} (importing it failed: {error})"
         ) from error
-    return Client
+    try:
+        return Client(address, timeout=CONNECT_TIMEOUT)
+    except (OSError, TimeoutError) as error:
+        raise OSError(
+            f"{argument}: cannot connect to the Dask scheduler at {address!r} within "
+            f"{CONNECT_TIMEOUT} ({_error_text(error)})"
+        ) from None
 
 
 def _is_client(executor: Any) -> bool:
@@ -186,7 +201,7 @@ def as_executor(executor: Any, stream: Any = None) -> Iterator[cf.Executor]:
     ValueError: executor: got 42 (int); accepted: None, a concurrent.futures.Executor, ...
     """
     if isinstance(executor, str):
-        with _dask_client_class()(executor, timeout="10s") as client:
+        with connect(executor) as client:
             _say_dashboard(client, stream)
             yield client.get_executor(pure=False)
         return
