@@ -101,3 +101,17 @@ def test_bad_config_and_xla():
         schedule(Config(), xla="auto")  # pyright: ignore[reportArgumentType]
     with pytest.raises(ValueError, match=r"^config: got \{\} \(dict\); accepted: a Config"):
         schedule({})  # pyright: ignore[reportArgumentType]
+
+
+@pytest.mark.parametrize("name", ["exponential_decay", "cosine_decay", "piecewise_constant"])
+def test_a_preview_every_k_steps_is_the_plan_at_those_steps(name):
+    config = config_with(name, "quadratic").replace(steps=301)
+    whole = schedule(config)
+    for every in (1, 7, 300, 301, 1000):
+        np.testing.assert_array_equal(schedule(config, every=every), whole[::every])
+
+
+@pytest.mark.parametrize("every", [0, -3, 1.5, True, "2"])
+def test_bad_every_names_the_argument(every):
+    with pytest.raises(ValueError, match=r"^every: got .*; accepted: an int >= 1\."):
+        schedule(Config(), every=every)
