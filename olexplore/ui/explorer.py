@@ -27,6 +27,7 @@ from olexplore.runs.history import History
 from olexplore.runs.presets import PRESETS
 from olexplore.runs.record import device_name, record_of
 from olexplore.runs.run import Run
+from olexplore.runs.schedule import schedule
 from olexplore.runs.session import Edit, Session
 from olexplore.ui.clipboard import CopyButton
 from olexplore.ui.closing import close_tree
@@ -37,6 +38,8 @@ from olexplore.ui.notebook import config_from_query, download_links, replace_exp
 from olexplore.ui.run_table import Entry, RunTable
 from olexplore.ui.trainer import PACES, Trainer
 
+#: About how many points of the planned learning rate the figure draws.
+PLAN_POINTS = 2000
 #: Seconds between refreshes of the status line and run table while training.
 TEXT_INTERVAL = 0.25
 
@@ -103,6 +106,7 @@ class Explorer:
             "Copy the optimize_loss call for the current settings to the clipboard (and show it)",
         )
         self._code_of: Config | None = None  # the settings copy_code holds the code of
+        self._plan_of: tuple | None = None  # what the planned learning rate shown depends on
         self.config_json = widgets.Textarea(layout=widgets.Layout(width="100%", height="220px"))
         self.downloads = widgets.HTML()
         self.widget = self._layout()
@@ -480,6 +484,20 @@ class Explorer:
     def _set_cursor(self, step: int) -> None:
         self.figure.set_cursor(step or None)
 
+    def _show_plan(self, entries: Sequence[Entry]) -> None:
+        """The current run's planned learning rate, faint under the runs (about 2,000 points)."""
+        if not self.session.has_current:
+            return
+        run = self.session.current
+        config = run.config
+        color = next((e.color for e in entries if e.run is run), "#555555")
+        key = (config.learning_rate, config.decay, config.steps, color)
+        if key != self._plan_of:
+            self._plan_of = key
+            every = max(1, -(-config.steps // PLAN_POINTS))
+            rates = schedule(config, every=every)
+            self.figure.set_plan(rates, color=color, every=every)
+
     def _show_replay_range(self, entries: Sequence[Entry]) -> None:
         """The replay slider spans the longest run shown (Play takes about 60 frames)."""
         last = max((e.run.history.first_step + len(e.run.history) for e in entries), default=0)
@@ -533,6 +551,7 @@ class Explorer:
             return  # text follows the figure's frame rate: no per-chunk widget traffic
         self._text_refreshed = now
         self.show_code()  # the page holds the code ahead of a click on Copy as code
+        self._show_plan(entries)
         self.table.set_entries(entries)
         self._show_replay_range(entries)
         if not self.session.has_current:

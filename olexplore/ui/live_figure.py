@@ -53,6 +53,7 @@ from olexplore.runs.history import History
 from olexplore.ui.canvas import BACKENDS, attach_canvas, resolve_backend, show_png
 from olexplore.ui.figure_panels import (
     HELD,
+    Envelope,
     FrameLayers,
     Generation,
     RunArtists,
@@ -154,6 +155,8 @@ class LiveFigure:
         self._surface: Surface | None = None
         self._held: tuple[str, ...] = ()  # the held-out metrics that have panels
         self._cursor: int | None = None  # the step marked by set_cursor
+        self._plan: Line2D | None = None  # the planned learning rate (set_plan)
+        self._plan_range: tuple[float, float, int] | None = None  # its low, high and length
         self._cursor_artists: dict[str, Line2D] = {}  # panel or "at:<trace key>" -> artist
         self._layers = FrameLayers()
         self._structure = 0  # bumped whenever the background changes
@@ -275,6 +278,50 @@ class LiveFigure:
     def cursor(self) -> int | None:
         """The step marked on every run (see :meth:`set_cursor`), or ``None``."""
         return self._cursor
+
+    def set_plan(self, rates: Any, color: str = "#555555", every: int = 1) -> None:
+        """Show the planned learning rate (``rates`` at steps 0, ``every``, 2·``every``, ...,
+        e.g. from :func:`olexplore.runs.schedule.schedule`) as a faint band under the runs in
+        the learning-rate panel; ``None`` removes it. Before anything has trained the steps
+        axis spans the whole plan.
+
+        >>> live = LiveFigure(backend="png")
+        >>> live.set_plan(np.geomspace(0.1, 0.001, 5000))
+        >>> [float(x) for x in live.axes["loss"].get_xlim()]
+        [0.0, 4999.0]
+        """
+        if isinstance(every, bool) or not isinstance(every, (int, np.integer)) or every < 1:
+            raise ValueError(f"every: got {describe(every)}; accepted: an integer >= 1.")
+        if rates is not None:
+            rates = np.asarray(rates, dtype=np.float64)
+            if rates.ndim != 1 or not rates.size:
+                raise ValueError(
+                    f"rates: got {describe(rates)}; accepted: None or a 1-D array of one "
+                    "learning rate per step."
+                )
+        with self._lock:
+            if self._plan is not None:
+                self._plan.remove()
+                self._plan, self._plan_range = None, None
+            if rates is not None:
+                ax = self._axes["learning_rate"]
+                buckets = max(8, int(ax.bbox.width) // 2)
+                steps, drawn = Envelope().update(rates, buckets)
+                line = Line2D(
+                    steps * every, drawn, color=color, alpha=0.3, linewidth=3.0, zorder=1.5
+                )
+                self._plan = ax.add_line(line)
+                finite = rates[np.isfinite(rates)]
+                if finite.size:
+                    length = (rates.size - 1) * every + 1
+                    self._plan_range = (float(finite.min()), float(finite.max()), length)
+            self._structure += 1
+            self.draw()
+
+    @property
+    def plan(self) -> Line2D | None:
+        """The planned learning rate's line (see :meth:`set_plan`), or ``None``."""
+        return self._plan
 
     def set_cursor(self, step: int | None) -> None:
         """Mark ``step`` on every shown run: a vertical line across the panels with steps and,
@@ -646,6 +693,8 @@ class LiveFigure:
         loss_ax = self._axes["loss"]
         if not self._user_moved(loss_ax, "x"):
             view: tuple[float, float] | None = (0.0, 100.0)
+            if not shown and self._plan_range is not None:  # nothing trained: the whole plan
+                view = (0.0, float(max(self._plan_range[2] - 1, 1)))
             if shown:
                 first = min(t.history.first_step for t in shown)
                 last = max(t.history.first_step + len(t.history) - 1 for t in shown)
@@ -653,6 +702,12 @@ class LiveFigure:
                 view = sticky_limits(kept, first, last, grow=float(training), pad=0.0)
             if view is not None:
                 self._set_view(loss_ax, "x", view)
+        if self._plan_range is not None:  # the plan is drawn too
+            low, high, _ = self._plan_range
+            if self._is_log("learning_rate"):
+                low = low if low > 0 else extents["learning_rate"][0]
+            rates = extents["learning_rate"]
+            extents["learning_rate"] = [min(rates[0], low), max(rates[1], high)]
         for panel in self._line_panels():
             low, high = extents[panel]
             ax, log = self._axes[panel], self._is_log(panel)
@@ -666,6 +721,8 @@ class LiveFigure:
             if view is not None:
                 if not log and low >= 0 and view[0] < 0:
                     view = (0.0, view[1])
+                if panel.endswith("accuracy") and high <= 1.0 < view[1]:  # a share: at most 1
+                    view = (view[0], 1.0 + 0.05 * (1.0 - min(view[0], low)))
                 self._set_view(ax, "y", view)
 
     def _set_view(self, ax: Axes, axis: str, view: tuple[float, float]) -> None:
