@@ -6,7 +6,9 @@ Config with a progress bar, prints the final metrics and writes ``DIR/history.cs
 --learning-rate 0.01 0.1 --seeds 3 --out DIR`` sweeps the grid and writes ``DIR/runs.csv``,
 ``DIR/runs.json`` and ``DIR/comparison.png``; ``--workers N`` trains its runs in N local
 worker processes (a Dask LocalCluster, or a process pool without Dask) and ``--scheduler
-ADDRESS`` on an existing Dask cluster, with the same results. ``olexplore problems`` lists the
+ADDRESS`` on an existing Dask cluster, with the same results. ``olexplore lr-find --problem
+... --out DIR`` runs the learning-rate range test and writes ``DIR/lr_find.csv``, ``.json`` and
+``.png``. ``olexplore problems`` lists the
 problems; ``olexplore lab`` / ``olexplore app`` open the explorer notebook in JupyterLab /
 Voilà (their own options go after ``--``). Exit status: 0 done, 1 a run failed, 2 bad flags or
 config, 130 interrupted (Ctrl-C; what was recorded is written first). No command ends in a
@@ -42,6 +44,8 @@ from olexplore.cli_args import (
     split_passthrough,
     suggested_settings,
 )
+from olexplore.cli_lr_find import add_parser as add_lr_find_parser
+from olexplore.cli_lr_find import command_lr_find
 from olexplore.launcher import KERNEL_IDLE_SECONDS, LaunchFailure, command_jupyter
 from olexplore.problems.registry import problem_class, problem_names
 from olexplore.runs import safe_json
@@ -447,7 +451,7 @@ def command_problems(args: argparse.Namespace) -> int:
 
 # --------------------------------------------------------------------- parser and main
 def build_parser() -> Parser:
-    """The ``olexplore`` argument parser with its five commands."""
+    """The ``olexplore`` argument parser with its six commands."""
     parser = Parser(
         prog="olexplore",
         description=(__doc__ or "").split("\n\n")[0].replace("``", ""),
@@ -494,6 +498,7 @@ def build_parser() -> Parser:
             allow_abbrev=False,
         )
         sub.add_argument("--notebook", metavar="PATH", help="another notebook to open")
+    add_lr_find_parser(commands)
     return parser
 
 
@@ -536,6 +541,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         extra = [*unknown, *passthrough]
         if args.command in ("lab", "app"):
             return command_jupyter(args, extra)
+        if args.command == "lr-find":
+            return command_lr_find(args, extra)
         if extra:
             raise UsageError(f"unrecognized arguments: {' '.join(extra)}")
         handlers = {"run": command_run, "compare": command_compare, "problems": command_problems}

@@ -83,3 +83,15 @@ def test_unwritable_out_is_a_usage_error(tmp_path):
     blocker.write_text("x")
     with pytest.raises(UsageError, match=r"^argument --out: cannot create '.*file/sub'"):
         command_lr_find(parse([*QUADRATIC, "--out", str(blocker / "sub")]), [])
+
+
+def test_the_olexplore_command_has_lr_find(tmp_path, capsys):
+    from olexplore.cli import main
+
+    out = tmp_path / "lr"
+    argv = ["lr-find", "--problem", "quadratic", "--optimizer", "SGD", "--steps", "30"]
+    assert main([*argv, "--seeds", "1", "--out", str(out)]) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["lr_find.csv", "lr_find.json", "lr_find.png"]
+    assert "valley" in capsys.readouterr().out
+    assert main(["lr-find", "--steps", "5"]) == 2
+    assert "--steps: got 5" in capsys.readouterr().err
