@@ -99,7 +99,8 @@ def _seed_list(base: Config, seeds: Sequence[int] | int) -> list[int]:
 
 
 class _TextBar:
-    """A one-line progress bar on a text stream (tqdm-free)."""
+    """A one-line progress bar on a given text stream (a log file, a test's buffer); tqdm draws
+    the bar everywhere else."""
 
     def __init__(self, total: int, stream: TextIO) -> None:
         self.total, self.stream, self.began = total, stream, time.perf_counter()
