@@ -24,6 +24,7 @@ from olexplore.runs.config import Config
 from olexplore.runs.export import as_code, to_csv, to_json
 from olexplore.runs.figures import run_style, save_figure
 from olexplore.runs.history import History
+from olexplore.runs.lr_range import LRRangeResult
 from olexplore.runs.presets import PRESETS
 from olexplore.runs.record import device_name, record_of
 from olexplore.runs.run import Run
@@ -34,6 +35,7 @@ from olexplore.ui.closing import close_tree
 from olexplore.ui.controls import ControlPanel
 from olexplore.ui.layout import FIGURE_INCHES, arrange
 from olexplore.ui.live_figure import LiveFigure, Trace
+from olexplore.ui.lr_finder import SEEDS, STEPS, LRFinder
 from olexplore.ui.notebook import config_from_query, download_links, replace_explorer_of_this_cell
 from olexplore.ui.run_table import Entry, RunTable
 from olexplore.ui.trainer import PACES, Trainer
@@ -109,6 +111,7 @@ class Explorer:
         self._plan_of: tuple | None = None  # what the planned learning rate shown depends on
         self.config_json = widgets.Textarea(layout=widgets.Layout(width="100%", height="220px"))
         self.downloads = widgets.HTML()
+        self.lr_finder = LRFinder(apply=self._apply_learning_rate)
         self.widget = self._layout()
         self.widget.add_class("olexplore-explorer")
         self.panel.on_edit(self._on_edit)
@@ -128,6 +131,7 @@ class Explorer:
         self.session.queue.clear()
         self.panel.close()
         self.table.close()
+        self.lr_finder.close()
         closer = getattr(self.figure, "close", None)
         if closer is not None:
             closer()
@@ -168,6 +172,13 @@ class Explorer:
             "download",
             "Write all runs as CSV and JSON, and the figure as PNG",
             self.export,
+        )
+        self.find_button = button(
+            "Find learning rate",
+            "search",
+            f"Learning-rate range test on the current settings ({SEEDS} seeds × {STEPS} steps, "
+            "the rate rising from 1e-6 to 10), then pick a suggestion",
+            self.find_learning_rate,
         )
         self.save_button = button(
             "Save config", "save", "Show the settings as JSON", self.save_config
@@ -254,8 +265,10 @@ class Explorer:
                 self.pace,
             ]
         )
-        tools = widgets.HBox([self.export_button, self.save_button, self.load_button])
-        tools = widgets.VBox([tools, self.downloads, self.copy_code.widget])
+        tools = widgets.HBox(
+            [self.export_button, self.find_button, self.save_button, self.load_button]
+        )
+        tools = widgets.VBox([tools, self.downloads, self.copy_code.widget, self.lr_finder.widget])
         code_box = widgets.Accordion(children=[self.config_json])
         code_box.set_title(0, "settings (JSON)")
         view = widgets.HBox([*self.log_y.values(), self.smoothing])
@@ -583,6 +596,28 @@ class Explorer:
         self.show_message("wrote " + ", ".join(str(p) for p in paths))
         self.downloads.value = download_links(paths)  # the same files, saved by the browser
         return paths
+
+    @_guarded
+    def find_learning_rate(self) -> LRRangeResult:
+        """Run the learning-rate range test on the current settings (blocking, a few seconds);
+        its curves and one button per suggestion appear below the tools."""
+        self.trainer.pause()
+        if self.session.invalid:
+            fields = "; ".join(self.session.invalid.values())
+            raise ValueError(f"cannot test while settings are invalid: {fields}")
+        config = self.session.config
+        self.show_message(f"learning-rate range test: {SEEDS} seeds × {STEPS} steps…")
+        result = self.lr_finder.run(config)
+        said = ", ".join(
+            f"{rule.replace('_', ' ')} {rate:.3g}" for rule, rate in result.suggestions.items()
+        )
+        self.show_message(f"range test suggests {said}: pick one below the tools")
+        return result
+
+    def _apply_learning_rate(self, rate: float) -> None:
+        """A suggestion chosen: the learning rate, as if typed into its field."""
+        self._on_edit("learning_rate", rate)
+        self._show_settings()
 
     def show_code(self) -> str:
         """The ``optimize_loss`` code for the current settings: what Copy as code copies."""

@@ -287,3 +287,27 @@ def test_replay_plays_the_mark_along_the_runs(lab):
         10,
         "the canvas shows the replay's mark",
     )
+
+
+def test_find_learning_rate_then_use_a_suggestion(lab):
+    """Find learning rate draws the range test; a suggestion's button sets the learning rate."""
+    browser, explorer = lab
+    if explorer.status_text().rstrip().endswith("running"):
+        explorer.button("Pause").click()
+    explorer.button("Find learning rate").click()
+    choice = explorer.root.locator("button", has_text="use valley")
+    choice.wait_for(timeout=120_000)
+    assert "range test suggests" in explorer.message_text()
+    finder_image = explorer.root.locator(".widget-image").last
+    assert finder_image.bounding_box()["height"] > 100  # the curves are shown
+    rate = re.search(r"use valley: (\S+)", choice.inner_text()).group(1)
+    choice.click()
+    wait_until(
+        browser.page,
+        lambda: float(explorer.learning_rate.input_value()) == float(rate),
+        10,
+        lambda: (
+            f"the learning rate box says {rate} (it says {explorer.learning_rate.input_value()!r})"
+        ),
+    )
+    browser.screenshot("learning-rate-found")
