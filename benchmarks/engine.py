@@ -349,6 +349,26 @@ def quartiles(values):
     return statistics.median(values), values[len(values) // 4], values[(3 * len(values)) // 4]
 
 
+def print_ratios(rates, labels, targets):
+    """Print each comparison's median ratio of steps/s (with its IQR and target); return the
+    names below their target."""
+    print(f"{'ratio A / B of steps/s':<60} {'median':>6} {'IQR':>11} {'target':>7}   A, B steps/s")
+    failed = []
+    for name, (rates_a, rates_b) in rates.items():
+        ratio, low, high = quartiles(a / b for a, b in zip(rates_a, rates_b, strict=True))
+        target = targets.get(name)
+        verdict = ""
+        if target is not None and ratio < target:
+            failed.append(name)
+            verdict = "  BELOW TARGET"
+        print(
+            f"{labels[name]:<60} {ratio:>6.3f} {low:>5.2f}-{high:<5.2f} "
+            f"{f'>= {target:.2f}' if target else 'ref':>7}   "
+            f"{statistics.median(rates_a):,.0f}, {statistics.median(rates_b):,.0f}{verdict}"
+        )
+    return failed
+
+
 def check_same_training(plain_op, plain_hand, graph_op, graph_hand):
     """Like for like: after the same warm-up steps the two sides hold the same weights."""
     problems = []
@@ -415,20 +435,7 @@ def main(argv=None):
         f"{rounds} rounds x {chunks} interleaved blocks of {steps} steps per side; "
         f"{os.cpu_count()} CPUs, TensorFlow {tf.__version__}"
     )
-    print(f"{'ratio A / B of steps/s':<60} {'median':>6} {'IQR':>11} {'target':>7}   A, B steps/s")
-    failed = []
-    for name, (rates_a, rates_b) in rates.items():
-        ratio, low, high = quartiles(a / b for a, b in zip(rates_a, rates_b, strict=True))
-        target = TARGETS.get(name)
-        verdict = ""
-        if target is not None and ratio < target:
-            failed.append(name)
-            verdict = "  BELOW TARGET"
-        print(
-            f"{LABELS[name]:<60} {ratio:>6.3f} {low:>5.2f}-{high:<5.2f} "
-            f"{f'>= {target:.2f}' if target else 'ref':>7}   "
-            f"{statistics.median(rates_a):,.0f}, {statistics.median(rates_b):,.0f}{verdict}"
-        )
+    failed = print_ratios(rates, LABELS, TARGETS)
     if fit_rates:
         print(
             f"{'reference: model.fit, Keras Adam (steps/s)':<60} "

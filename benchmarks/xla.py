@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import sys
 import time
 
@@ -43,7 +42,7 @@ from benchmarks.engine import (
     interleaved,
     make_variables,
     mlp_loss,
-    quartiles,
+    print_ratios,
 )
 from olexplore import optimize_loss
 from olexplore._tensorflow import tf
@@ -168,20 +167,7 @@ def main(argv=None):
         f"{load[0]:.2f} {load[1]:.2f} {load[2]:.2f}; per-call 'auto' ran with "
         f"{auto.train_op.compile_info}"
     )
-    print(f"{'ratio A / B of steps/s':<60} {'median':>6} {'IQR':>11} {'target':>7}   A, B steps/s")
-    failed = []
-    for name, (rates_a, rates_b) in rates.items():
-        ratio, low, high = quartiles(a / b for a, b in zip(rates_a, rates_b, strict=True))
-        target = TARGETS.get(name)
-        verdict = ""
-        if target is not None and ratio < target:
-            failed.append(name)
-            verdict = "  BELOW TARGET"
-        print(
-            f"{LABELS[name]:<60} {ratio:>6.3f} {low:>5.2f}-{high:<5.2f} "
-            f"{f'>= {target:.2f}' if target else 'ref':>7}   "
-            f"{statistics.median(rates_a):,.0f}, {statistics.median(rates_b):,.0f}{verdict}"
-        )
+    failed = print_ratios(rates, LABELS, TARGETS)
     print(f"total {time.perf_counter() - started:.0f} s")
     if failed:
         print("below target: " + "; ".join(f"{name} ({LABELS[name]})" for name in failed))

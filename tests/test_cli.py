@@ -1,6 +1,7 @@
 """The ``olexplore`` command line: the real console script, flags -> Config, outputs, errors,
 Ctrl-C, problems, and how lab/app start Jupyter."""
 
+import contextlib
 import csv
 import itertools
 import json
@@ -589,6 +590,24 @@ def test_voila_reads_the_kernel_ending_options_as_meant():
     assert not manager.cull_busy and not manager.cull_connected  # a connected page keeps it
 
 
+@contextlib.contextmanager
+def _real_voila(folder):
+    """The real Voilà on an empty notebook in ``folder`` with ``olexplore app``'s options
+    (token ``sesame``); yields the address to open, stops the server after."""
+    notebook = folder / "empty.ipynb"
+    notebook.write_text(
+        json.dumps({"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5})
+    )
+    options, url = launcher.voila_options([], token="sesame")
+    argv = [sys.executable, "-m", "voila", str(notebook), *options]
+    server = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=ENV)
+    try:
+        yield url
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
 @pytest.mark.slow
 def test_voila_ends_a_kernel_on_its_pages_shutdown_request_and_still_checks_xsrf(tmp_path):
     """What Voilà's page sends on ``beforeunload`` (a form with ``_xsrf`` copied from the
@@ -599,19 +618,12 @@ def test_voila_ends_a_kernel_on_its_pages_shutdown_request_and_still_checks_xsrf
     import urllib.error
     import urllib.request
 
-    notebook = tmp_path / "empty.ipynb"
-    notebook.write_text(
-        json.dumps({"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5})
-    )
-    options, url = launcher.voila_options([], token="sesame")
-    argv = [sys.executable, "-m", "voila", str(notebook), *options]
-    server = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=ENV)
     cookies = http.cookiejar.CookieJar()
     browser = urllib.request.build_opener(
         urllib.request.ProxyHandler({}), urllib.request.HTTPCookieProcessor(cookies)
     )
-    base = url.split("?")[0]
-    try:
+    with _real_voila(tmp_path) as url:
+        base = url.split("?")[0]
         for _ in range(120):
             try:
                 with browser.open(url, timeout=30) as answer:
@@ -638,9 +650,6 @@ def test_voila_ends_a_kernel_on_its_pages_shutdown_request_and_still_checks_xsrf
         with pytest.raises(urllib.error.HTTPError) as gone:
             browser.open(f"{base}api/kernels/{kernel}?token=sesame", timeout=30)
         assert gone.value.code == 404
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
 
 
 @pytest.mark.slow
@@ -650,14 +659,7 @@ def test_voila_refuses_requests_without_the_token(tmp_path):
     import urllib.error
     import urllib.request
 
-    notebook = tmp_path / "empty.ipynb"
-    notebook.write_text(
-        json.dumps({"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5})
-    )
-    options, url = launcher.voila_options([], token="sesame")
-    argv = [sys.executable, "-m", "voila", str(notebook), *options]
-    server = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=ENV)
-    try:
+    with _real_voila(tmp_path) as url:
         base = url.split("?")[0]
         for _ in range(120):
             try:
@@ -679,9 +681,6 @@ def test_voila_refuses_requests_without_the_token(tmp_path):
         assert refused.value.code == 302 and "/login" in refused.value.headers["Location"]
         with pytest.raises(urllib.error.HTTPError):
             opener.open(base + "api/kernels", timeout=5)
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
 
 
 def test_lab_without_the_notebook_exits_2(tmp_path, monkeypatch, capsys):

@@ -27,6 +27,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from olexplore.engine.learning_rate import DECAY_FUNCTIONS
 from olexplore.engine.optimizers import optimizer_names
 from olexplore.engine.validation import describe, is_real_number
@@ -355,6 +357,31 @@ def field(path: str) -> Field:
     if path in FIELDS:
         return FIELDS[path]
     raise ValueError(f"field: got {describe(path)}; accepted: one of {', '.join(FIELDS)}.")
+
+
+def steps_argument(value: Any, argument: str, none: str) -> int | None:
+    """A step count given to a function: ``None`` (meaning ``none``), or an int in
+    ``[0, MAX_STEPS]``; anything else is a ValueError naming ``argument``.
+
+    >>> steps_argument(None, "steps", "to the end"), steps_argument(5, "steps", "to the end")
+    (None, 5)
+    >>> steps_argument(-1, "steps", "to the end")
+    Traceback (most recent call last):
+    ...
+    ValueError: steps: got -1 (int); accepted: None (to the end) or an int from 0 to 10_000_000.
+    """
+    if value is None:
+        return None
+    if (
+        isinstance(value, (bool, np.bool_))
+        or not isinstance(value, (int, np.integer))
+        or not 0 <= value <= MAX_STEPS
+    ):
+        raise ValueError(
+            f"{argument}: got {describe(value)}; accepted: None ({none}) or an int from 0 to "
+            f"{MAX_STEPS:_}."
+        )
+    return int(value)
 
 
 def check_problem_name(value: Any) -> str:

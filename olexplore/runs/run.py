@@ -21,7 +21,6 @@ import numpy as np
 
 from olexplore._tensorflow import tf
 from olexplore.engine.train_op import TrainOp
-from olexplore.engine.validation import describe
 from olexplore.problems.base import Problem, Setup
 from olexplore.runs.builder import (
     Snapshot,
@@ -32,7 +31,7 @@ from olexplore.runs.builder import (
     problem_of,
 )
 from olexplore.runs.config import Config
-from olexplore.runs.fields import FIELDS, MAX_STEPS, value_at  # MAX_STEPS: also per run()
+from olexplore.runs.fields import FIELDS, steps_argument, value_at
 from olexplore.runs.history import History
 from olexplore.runs.labels import label as run_label
 from olexplore.runs.labels import starting_config
@@ -55,21 +54,6 @@ def _default_evaluate_every(steps: int) -> int:
 
 class RunBusyError(RuntimeError):
     """A second thread asked a Run to train while another thread was training it."""
-
-
-def _steps_argument(value: Any, argument: str, none: str) -> int | None:
-    if value is None:
-        return None
-    if (
-        isinstance(value, (bool, np.bool_))
-        or not isinstance(value, (int, np.integer))
-        or not 0 <= value <= MAX_STEPS
-    ):
-        raise ValueError(
-            f"{argument}: got {describe(value)}; accepted: None ({none}) or an int from 0 to "
-            f"{MAX_STEPS:_}."
-        )
-    return int(value)
 
 
 def _is_interrupt(error: BaseException) -> bool:
@@ -301,7 +285,7 @@ class Run:
         ``"paused"`` and the ``KeyboardInterrupt`` is raised; :meth:`run` continues it.
         Another thread calling ``advance``/``run`` while one trains gets :class:`RunBusyError`.
         """
-        max_steps = _steps_argument(max_steps, "max_steps", "one chunk")
+        max_steps = steps_argument(max_steps, "max_steps", "one chunk")
         self._claim()
         try:
             if self.done or self.status == "paused" or max_steps == 0:
@@ -489,7 +473,7 @@ class Run:
         ...
         ValueError: steps: got '3' (str); accepted: None (to config.steps) or an int from 0 to ...
         """
-        steps = _steps_argument(steps, "steps", "to config.steps")
+        steps = steps_argument(steps, "steps", "to config.steps")
         self._claim()
         try:
             self.resume()

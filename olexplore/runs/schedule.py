@@ -9,8 +9,6 @@ Config records at every step (without live changes), bit for bit.
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 
 from olexplore._tensorflow import tf
@@ -18,24 +16,9 @@ from olexplore.engine.learning_rate import call_if_callable
 from olexplore.engine.variables import setting_variable
 from olexplore.runs.arguments import Call, engine_arguments, materialize
 from olexplore.runs.config import Config
-from olexplore.runs.fields import MAX_STEPS
+from olexplore.runs.fields import steps_argument
 
 __all__ = ["schedule"]
-
-
-def _check_steps(steps: Any, config: Config) -> int:
-    if steps is None:
-        return config.steps
-    if (
-        isinstance(steps, (bool, np.bool_))
-        or not isinstance(steps, (int, np.integer))
-        or not 0 <= steps <= MAX_STEPS
-    ):
-        raise ValueError(
-            f"steps: got {steps!r} ({type(steps).__name__}); accepted: None (config.steps, "
-            f"here {config.steps}) or an int from 0 to {MAX_STEPS:_}."
-        )
-    return int(steps)
 
 
 def _planned_decay(config: Config) -> Call | None:
@@ -89,7 +72,8 @@ def schedule(
         raise ValueError(f"config: got {config!r} ({type(config).__name__}); accepted: a Config.")
     if not isinstance(xla, bool):
         raise ValueError(f"xla: got {xla!r} ({type(xla).__name__}); accepted: True or False.")
-    steps = _check_steps(steps, config)
+    given = steps_argument(steps, "steps", f"config.steps, here {config.steps}")
+    steps = config.steps if given is None else given
     if isinstance(every, (bool, np.bool_)) or not isinstance(every, (int, np.integer)) or every < 1:
         raise ValueError(f"every: got {every!r} ({type(every).__name__}); accepted: an int >= 1.")
     every = int(every)

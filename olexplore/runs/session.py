@@ -339,12 +339,17 @@ class Session:
         self._replace_current(why)
         return self.current
 
+    def require_valid(self, doing: str) -> None:
+        """A ValueError (``cannot <doing> while settings are invalid: ...``, naming every
+        invalid field) while any edit is pending."""
+        if self.invalid:
+            fields = "; ".join(self.invalid.values())
+            raise ValueError(f"cannot {doing} while settings are invalid: {fields}")
+
     def ready_run(self) -> Run:
         """The run that training advances: the current one, or a new one from :attr:`config`
         when it is done; a ValueError naming every invalid field while any is pending."""
-        if self.invalid:
-            fields = "; ".join(self.invalid.values())
-            raise ValueError(f"cannot train while settings are invalid: {fields}")
+        self.require_valid("train")
         run = self.current
         if run.done:  # finished, stopped, diverged or failed: a new run with the settings
             self._current = None

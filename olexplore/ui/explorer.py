@@ -602,9 +602,7 @@ class Explorer:
         """Run the learning-rate range test on the current settings (blocking, a few seconds);
         its curves and one button per suggestion appear below the tools."""
         self.trainer.pause()
-        if self.session.invalid:
-            fields = "; ".join(self.session.invalid.values())
-            raise ValueError(f"cannot test while settings are invalid: {fields}")
+        self.session.require_valid("test")  # a ValueError naming invalid fields: shown
         config = self.session.config
         self.show_message(f"learning-rate range test: {SEEDS} seeds × {STEPS} steps…")
         result = self.lr_finder.run(config)

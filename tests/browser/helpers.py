@@ -111,6 +111,16 @@ def copy_as_code(browser: BrowserPage, explorer: ExplorerView) -> tuple[str, str
     return clipboard, shown.inner_text(), button.inner_text()
 
 
+def check_copy_as_code(browser: BrowserPage, explorer: ExplorerView, expected: str) -> str:
+    """Copy as code (see :func:`copy_as_code`): the clipboard and the code shown are
+    ``expected``; return what the button says."""
+    clipboard, shown, said = copy_as_code(browser, explorer)
+    browser.screenshot("copied-as-code")
+    assert clipboard == expected, f"the clipboard holds:\n{clipboard}"
+    assert shown.strip() == expected.strip()
+    return said
+
+
 class ExplorerView:
     """The explorer widget (CSS class ``olexplore-explorer``) on a page."""
 

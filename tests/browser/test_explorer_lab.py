@@ -13,7 +13,7 @@ import pytest
 from olexplore.runs import Config
 from olexplore.runs.export import as_code
 from tests.browser.helpers import (
-    copy_as_code,
+    check_copy_as_code,
     pause_while_playing,
     run_all_in_lab,
     wait_until,
@@ -64,11 +64,8 @@ NOTEBOOK_CONFIG = Config(problem="rosenbrock", optimizer="Adam", learning_rate=0
 
 def test_copy_as_code_puts_the_kernels_code_on_the_clipboard_and_shows_it(lab):
     browser, explorer = lab
-    clipboard, shown, said = copy_as_code(browser, explorer)
-    browser.screenshot("copied-as-code")
     expected = as_code(NOTEBOOK_CONFIG)
-    assert clipboard == expected, f"the clipboard holds:\n{clipboard}"
-    assert shown.strip() == expected.strip()
+    said = check_copy_as_code(browser, explorer, expected)
     assert f"copied {len(expected.splitlines())} lines" in said
 
 
